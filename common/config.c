@@ -1,0 +1,363 @@
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "errors.h"
+#include "jwt.h"
+#include "log.h"
+
+enum cfg_type { CFG_STR, CFG_INT, CFG_URL, CFG_LEVEL };
+
+struct cfg_row {
+    const char *name;
+    enum cfg_type type;
+    size_t offset;
+    const char *def;
+    long min, max;      /* CFG_INT bounds */
+    const char *scheme; /* CFG_URL: accepted scheme prefixes, '|' separated */
+    int secret;
+    unsigned services;
+    const char *help;
+};
+
+#define OFF(f) offsetof(struct gd_config, f)
+#define SVC_ALL (CFG_ENTRY_API | CFG_STOCK | CFG_NOTIFIER | CFG_EVENTCTL)
+
+/* The development default secret: documented, and refused nowhere but in
+ * production configuration reviews.  Production must set JWT_SECRET(_FILE). */
+#define GD_DEV_JWT_SECRET "giftdrop-development-secret-do-not-use-in-prod"
+
+static const struct cfg_row cfg_rows[] = {
+    {"AMQP_URL", CFG_URL, OFF(amqp_url), "amqp://guest:guest@127.0.0.1:5672", 0, 0,
+     "amqp://|amqps://", 1, SVC_ALL, "RabbitMQ URL (no trailing '/': that means an empty vhost)"},
+    {"REDIS_URL", CFG_URL, OFF(redis_url), "redis://127.0.0.1:6379", 0, 0, "redis://", 1,
+     SVC_ALL, "Redis URL redis://[:password@]host:port[/db]"},
+    {"DATABASE_URL", CFG_URL, OFF(database_url),
+     "postgresql://giftdrop:giftdrop@127.0.0.1:5432/giftdrop", 0, 0,
+     "postgresql://|postgres://", 1, CFG_STOCK | CFG_NOTIFIER | CFG_EVENTCTL,
+     "PostgreSQL primary"},
+    {"DATABASE_REPLICA_URL", CFG_STR, OFF(database_replica_url), "", 0, 0, NULL, 1, CFG_STOCK,
+     "read replica for member lookups (empty: the primary)"},
+    {"JWT_SECRET", CFG_STR, OFF(jwt_secret), GD_DEV_JWT_SECRET, 0, 0, NULL, 1,
+     CFG_ENTRY_API | CFG_EVENTCTL, "HS256 secret, at least 32 bytes"},
+    {"JWT_SECRET_FILE", CFG_STR, OFF(jwt_secret_file), "", 0, 0, NULL, 0,
+     CFG_ENTRY_API | CFG_EVENTCTL, "file holding the secret (overrides JWT_SECRET)"},
+    {"JWT_ISSUER", CFG_STR, OFF(jwt_issuer), "", 0, 0, NULL, 0, CFG_ENTRY_API | CFG_EVENTCTL,
+     "required iss claim (empty: not checked)"},
+    {"JWT_AUDIENCE", CFG_STR, OFF(jwt_audience), "", 0, 0, NULL, 0,
+     CFG_ENTRY_API | CFG_EVENTCTL, "required aud claim (empty: not checked)"},
+    {"JWT_LEEWAY_S", CFG_INT, OFF(jwt_leeway_s), "30", 0, 300, NULL, 0, CFG_ENTRY_API,
+     "clock leeway for exp/nbf/iat"},
+    {"LISTEN_ADDR", CFG_STR, OFF(listen_addr), "127.0.0.1:8080", 0, 0, NULL, 0, CFG_ENTRY_API,
+     "public HTTP listen address host:port"},
+    {"HTTP_MAX_CONNS", CFG_INT, OFF(http_max_conns), "20000", 16, 1000000, NULL, 0,
+     CFG_ENTRY_API, "open client connections per process"},
+    {"CONFIRM_TIMEOUT_MS", CFG_INT, OFF(confirm_timeout_ms), "2000", 50, 60000, NULL, 0,
+     CFG_ENTRY_API, "deadline for the broker's publisher confirm"},
+    {"RATE_LIMIT", CFG_INT, OFF(rate_limit), "20", 1, 100000, NULL, 0, CFG_ENTRY_API,
+     "requests per member per window"},
+    {"RATE_WINDOW_MS", CFG_INT, OFF(rate_window_ms), "10000", 100, 3600000, NULL, 0,
+     CFG_ENTRY_API, "rate-limit window"},
+    {"AMQP_HEARTBEAT_S", CFG_INT, OFF(amqp_heartbeat_s), "30", 0, 600, NULL, 0,
+     CFG_STOCK | CFG_NOTIFIER, "heartbeat of consuming connections (0: off)"},
+    {"AMQP_PREFETCH", CFG_INT, OFF(amqp_prefetch), "300", 1, 65535, NULL, 0,
+     CFG_STOCK | CFG_NOTIFIER, "unacked deliveries per consumer"},
+    {"BATCH_SIZE", CFG_INT, OFF(batch_size), "250", 1, 10000, NULL, 0, CFG_STOCK,
+     "deliveries decided together"},
+    {"BATCH_WAIT_MS", CFG_INT, OFF(batch_wait_ms), "5", 0, 1000, NULL, 0, CFG_STOCK,
+     "how long to wait to fill a batch"},
+    {"PROVIDER_URL", CFG_URL, OFF(provider_url), "http://127.0.0.1:9090", 0, 0,
+     "http://|https://", 0, CFG_NOTIFIER, "notification provider base URL"},
+    {"PROVIDER_SECRET", CFG_STR, OFF(provider_secret), "dev-provider-secret", 0, 0, NULL, 1,
+     CFG_NOTIFIER, "provider X-Secret-Key"},
+    {"PROVIDER_APPKEY", CFG_STR, OFF(provider_appkey), "giftdrop-dev", 0, 0, NULL, 0,
+     CFG_NOTIFIER, "provider app key"},
+    {"PROVIDER_TIMEOUT_MS", CFG_INT, OFF(provider_timeout_ms), "5000", 100, 60000, NULL, 0,
+     CFG_NOTIFIER, "per-request provider timeout"},
+    {"INSTANCE", CFG_STR, OFF(instance), "", 0, 0, NULL, 0, SVC_ALL,
+     "instance name in connection names (empty: host name)"},
+    {"LOG_LEVEL", CFG_LEVEL, OFF(log_level), "info", 0, 0, NULL, 0, SVC_ALL,
+     "debug, info, warn or error"},
+    {"EVENT_RETENTION_S", CFG_INT, OFF(retention_s), "604800", 60, 31536000, NULL, 0,
+     CFG_EVENTCTL, "how long Redis keeps an event's keys after it closes"},
+};
+
+#define NROWS (sizeof(cfg_rows) / sizeof(cfg_rows[0]))
+
+static char **str_field(struct gd_config *c, const struct cfg_row *r)
+{
+    return (char **)(void *)((char *)c + r->offset);
+}
+
+/* Append "NAME: detail" as one line of the error report. */
+static void errf(char *err, size_t err_len, size_t *used, const char *name, const char *detail)
+{
+    if (*used >= err_len)
+        return;
+    int n = snprintf(err + *used, err_len - *used, "%s: %s\n", name, detail);
+    if (n > 0)
+        *used += (size_t)n;
+}
+
+static int parse_long(const char *s, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end != '\0')
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int scheme_ok(const char *val, const char *schemes)
+{
+    const char *p = schemes;
+    while (*p) {
+        const char *bar = strchr(p, '|');
+        size_t n = bar ? (size_t)(bar - p) : strlen(p);
+        if (strncmp(val, p, n) == 0 && val[n] != '\0')
+            return 1;
+        if (!bar)
+            break;
+        p = bar + 1;
+    }
+    return 0;
+}
+
+/* Read a secret file; trailing newlines are not part of the secret. */
+static char *read_secret_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    char buf[JWT_MAX_KEY + 2];
+    if (!f)
+        return NULL;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        n--;
+    buf[n] = '\0';
+    return strdup(buf);
+}
+
+static int load_row(struct gd_config *c, const struct cfg_row *r, const char *val, char *err,
+                    size_t err_len, size_t *used)
+{
+    long v;
+    char b[160];
+    switch (r->type) {
+    case CFG_INT:
+        if (parse_long(val, &v) != 0) {
+            snprintf(b, sizeof(b), "\"%.80s\" is not an integer", val);
+            errf(err, err_len, used, r->name, b);
+            return -1;
+        }
+        if (v < r->min || v > r->max) {
+            snprintf(b, sizeof(b), "%ld is outside %ld..%ld", v, r->min, r->max);
+            errf(err, err_len, used, r->name, b);
+            return -1;
+        }
+        *(long *)(void *)((char *)c + r->offset) = v;
+        return 0;
+    case CFG_LEVEL:
+        if (log_level_parse(val) < 0) {
+            snprintf(b, sizeof(b), "\"%.80s\" is not debug, info, warn or error", val);
+            errf(err, err_len, used, r->name, b);
+            return -1;
+        }
+        *(int *)(void *)((char *)c + r->offset) = log_level_parse(val);
+        return 0;
+    case CFG_URL:
+        if (!scheme_ok(val, r->scheme)) {
+            snprintf(b, sizeof(b), "must start with %s", r->scheme);
+            errf(err, err_len, used, r->name, b);
+            return -1;
+        }
+        /* fall through */
+    case CFG_STR: {
+        char *dup = strdup(val);
+        if (!dup) {
+            errf(err, err_len, used, r->name, "out of memory");
+            return -1;
+        }
+        free(*str_field(c, r));
+        *str_field(c, r) = dup;
+        return 0;
+    }
+    }
+    return -1;
+}
+
+/* Checks that span rows: the JWT secret source and strength. */
+static int check_jwt(struct gd_config *c, char *err, size_t err_len, size_t *used)
+{
+    if (c->jwt_secret_file && c->jwt_secret_file[0]) {
+        char *s = read_secret_file(c->jwt_secret_file);
+        if (!s) {
+            char b[300];
+            snprintf(b, sizeof(b), "cannot read \"%.250s\"", c->jwt_secret_file);
+            errf(err, err_len, used, "JWT_SECRET_FILE", b);
+            return -1;
+        }
+        free(c->jwt_secret);
+        c->jwt_secret = s;
+    }
+    if (!c->jwt_secret || strlen(c->jwt_secret) < JWT_MIN_KEY) {
+        errf(err, err_len, used, "JWT_SECRET",
+             "missing or shorter than 32 bytes (refusing to verify tokens with a weak key)");
+        return -1;
+    }
+    return 0;
+}
+
+int cfg_load(struct gd_config *c, unsigned service, const char *(*getenv_fn)(const char *),
+             char *err, size_t err_len)
+{
+    size_t used = 0;
+    int bad = 0;
+
+    memset(c, 0, sizeof(*c));
+    if (err_len)
+        err[0] = '\0';
+    for (size_t i = 0; i < NROWS; i++) {
+        const struct cfg_row *r = &cfg_rows[i];
+        const char *val = NULL;
+        if (r->services & service)
+            val = getenv_fn(r->name);
+        /* Rows of other programs still get their defaults: no NULL strings. */
+        if (load_row(c, r, r->def, err, err_len, &used) != 0)
+            bad = 1;
+        if (val && load_row(c, r, val, err, err_len, &used) != 0)
+            bad = 1;
+    }
+    if ((service & (CFG_ENTRY_API | CFG_EVENTCTL)) && check_jwt(c, err, err_len, &used) != 0)
+        bad = 1;
+    if (!c->instance[0]) {
+        char host[256] = "localhost";
+        gethostname(host, sizeof(host) - 1);
+        free(c->instance);
+        c->instance = strdup(host);
+        if (!c->instance)
+            bad = 1;
+    }
+    return bad ? GD_ECONFIG : GD_OK;
+}
+
+/* Secrets are shown as "****"; URLs keep everything but the password. */
+static void shown_value(const struct gd_config *c, const struct cfg_row *r, char *out, size_t cap)
+{
+    const char *s;
+    switch (r->type) {
+    case CFG_INT:
+        snprintf(out, cap, "%ld", *(const long *)(const void *)((const char *)c + r->offset));
+        return;
+    case CFG_LEVEL:
+        snprintf(out, cap, "%s",
+                 log_level_name(*(const int *)(const void *)((const char *)c + r->offset)));
+        return;
+    default:
+        s = *(char *const *)(const void *)((const char *)c + r->offset);
+        break;
+    }
+    if (!r->secret || !s[0]) {
+        snprintf(out, cap, "%s", s);
+        return;
+    }
+    const char *at = strchr(s, '@'), *colon = strstr(s, "://");
+    if (r->type == CFG_URL && at && colon) {
+        const char *pw = strchr(colon + 3, ':');
+        if (pw && pw < at) {
+            snprintf(out, cap, "%.*s:****%s", (int)(pw - s), s, at);
+            return;
+        }
+        snprintf(out, cap, "%s", s);
+        return;
+    }
+    snprintf(out, cap, "****");
+}
+
+void cfg_log(const struct gd_config *c, unsigned service)
+{
+    char v[512];
+    for (size_t i = 0; i < NROWS; i++) {
+        if (!(cfg_rows[i].services & service))
+            continue;
+        shown_value(c, &cfg_rows[i], v, sizeof(v));
+        log_info(NULL, "config %s=%s", cfg_rows[i].name, v);
+    }
+}
+
+void cfg_print(const struct gd_config *c, unsigned service)
+{
+    char v[512];
+    for (size_t i = 0; i < NROWS; i++) {
+        if (!(cfg_rows[i].services & service))
+            continue;
+        shown_value(c, &cfg_rows[i], v, sizeof(v));
+        printf("%s=%s\n", cfg_rows[i].name, v);
+    }
+}
+
+void cfg_free(struct gd_config *c)
+{
+    for (size_t i = 0; i < NROWS; i++) {
+        const struct cfg_row *r = &cfg_rows[i];
+        if (r->type == CFG_STR || r->type == CFG_URL) {
+            free(*str_field(c, r));
+            *str_field(c, r) = NULL;
+        }
+    }
+    free(c->instance);
+    c->instance = NULL;
+}
+
+static const char *env_get(const char *name)
+{
+    return getenv(name);
+}
+
+static void print_help(const char *name, unsigned service)
+{
+    printf("usage: %s [--check-config] [--help]\n\nSettings (environment variables):\n", name);
+    for (size_t i = 0; i < NROWS; i++)
+        if (cfg_rows[i].services & service)
+            printf("  %-22s %s (default: %s)\n", cfg_rows[i].name, cfg_rows[i].help,
+                   cfg_rows[i].secret ? "****" : cfg_rows[i].def);
+}
+
+int cfg_startup(struct gd_config *c, unsigned service, const char *name, int argc, char **argv)
+{
+    char err[4096];
+    int check = 0;
+
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--check-config") == 0) {
+            check = 1;
+        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            print_help(name, service);
+            return 0;
+        } else {
+            fprintf(stderr, "%s: unknown argument \"%s\" (try --help)\n", name, argv[i]);
+            return 2;
+        }
+    }
+    int rc = cfg_load(c, service, env_get, err, sizeof(err));
+    log_init(name, c->log_level);
+    if (rc != 0) {
+        fprintf(stderr, "%s: configuration is invalid:\n%s", name, err);
+        return 1;
+    }
+    if (check) {
+        cfg_print(c, service);
+        printf("configuration OK\n");
+        return 0;
+    }
+    cfg_log(c, service);
+    return CFG_RUN;
+}

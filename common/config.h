@@ -1,0 +1,78 @@
+/*
+ * config.h - every setting of every giftdrop program, as one table.
+ *
+ * Settings come from environment variables only (twelve-factor).  Each row of
+ * the table in config.c names the variable, its type, default, bounds, whether
+ * it is a secret, and which programs read it.  cfg_load() checks every row
+ * and reports all errors at once; cfg_log() prints the effective values with
+ * secrets masked (what --check-config shows).
+ */
+#ifndef GD_CONFIG_H
+#define GD_CONFIG_H
+
+#include <stddef.h>
+
+/* Which program is loading: rows not used by it are neither read nor shown. */
+enum cfg_service {
+    CFG_ENTRY_API = 1 << 0,
+    CFG_STOCK = 1 << 1,
+    CFG_NOTIFIER = 1 << 2,
+    CFG_EVENTCTL = 1 << 3,
+    CFG_ALL = 0xff
+};
+
+/* The effective configuration.  Strings are owned: free with cfg_free(). */
+struct gd_config {
+    char *amqp_url;
+    char *redis_url;
+    char *database_url;
+    char *database_replica_url; /* "" = use database_url */
+    char *jwt_secret;
+    char *jwt_secret_file;
+    char *jwt_issuer;
+    char *jwt_audience;
+    long jwt_leeway_s;
+    char *listen_addr;       /* entry-api public HTTP, host:port */
+    long http_max_conns;     /* entry-api connection cap */
+    long confirm_timeout_ms; /* entry-api: publish confirm deadline */
+    long rate_limit;         /* entry-api: requests per member per window */
+    long rate_window_ms;
+    long amqp_heartbeat_s;
+    long amqp_prefetch;
+    long batch_size; /* stock-consumer deliveries per batch */
+    long batch_wait_ms;
+    char *provider_url;
+    char *provider_secret;
+    char *provider_appkey;
+    long provider_timeout_ms;
+    char *instance; /* name shown in connection names, default hostname */
+    int log_level;
+    long retention_s; /* how long an event's Redis keys outlive closes_at */
+};
+
+/*
+ * Load the rows used by `service` from the environment (getenv_fn, usually
+ * getenv; tests pass their own).  Returns 0, or GD_ECONFIG with every
+ * problem, one per line, in err.  On error c holds defaults; free it anyway.
+ */
+int cfg_load(struct gd_config *c, unsigned service, const char *(*getenv_fn)(const char *),
+             char *err, size_t err_len);
+
+/* Log the effective values of the rows used by `service`, secrets masked. */
+void cfg_log(const struct gd_config *c, unsigned service);
+
+/* Print "NAME=value" lines (secrets masked) to stdout, for --check-config. */
+void cfg_print(const struct gd_config *c, unsigned service);
+
+void cfg_free(struct gd_config *c);
+
+/*
+ * Common start-up for the services: load config for `service`, init the log,
+ * handle --check-config (prints the effective values) and --help.  Returns
+ * CFG_RUN to go on, or the exit code main should return (0 after
+ * --check-config/--help, 1 for invalid configuration, 2 for bad arguments).
+ */
+#define CFG_RUN (-1)
+int cfg_startup(struct gd_config *c, unsigned service, const char *name, int argc, char **argv);
+
+#endif

@@ -1,0 +1,493 @@
+/*
+ * jwt.c - HS256 JSON Web Tokens (RFC 7519 / RFC 7515), verified with OpenSSL
+ * HMAC-SHA256 and a strict base64url decoder.
+ *
+ * The order of checks is part of the contract and is what the attack tests pin:
+ *   1. shape: length <= JWT_MAX_TOKEN, exactly three non-empty segments, each
+ *      strict base64url (all of this is "malformed");
+ *   2. header: a JSON object, no "crit", "alg" exactly "HS256", "typ" "JWT" if
+ *      present.  The header is read only to refuse anything but HS256: the
+ *      algorithm is never chosen by the token;
+ *   3. signature: HMAC-SHA256 over "header.payload", compared in constant time;
+ *   4. only then the claims are parsed and examined.
+ */
+#include "jwt.h"
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include "errors.h"
+
+#define JWT_SIG_LEN 32 /* HMAC-SHA256 output */
+/* A decoded segment is never longer than 3/4 of the whole token. */
+#define JWT_MAX_DECODED (JWT_MAX_TOKEN / 4 * 3 + 3)
+/* Numeric claims must be integers a double holds exactly (|x| <= 2^53). */
+#define JWT_MAX_NUMERIC 9007199254740992.0
+
+static const char b64url_alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/* Value of one base64url character, or -1 for anything outside the alphabet. */
+static int b64url_value(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '-')
+        return 62;
+    if (c == '_')
+        return 63;
+    return -1;
+}
+
+int b64url_decode(const char *in, size_t in_len, unsigned char *out, size_t out_cap)
+{
+    if (in == NULL || in_len > INT_MAX || (out == NULL && out_cap > 0))
+        return -1;
+    /* One leftover character carries only 6 bits: never a whole byte. */
+    if (in_len % 4 == 1)
+        return -1;
+    size_t need = in_len / 4 * 3 + (in_len % 4 ? in_len % 4 - 1 : 0);
+    if (need > out_cap)
+        return -1;
+
+    size_t o = 0;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < in_len; i++) {
+        int v = b64url_value((unsigned char)in[i]);
+        if (v < 0)
+            return -1;
+        acc = (acc << 6) | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[o++] = (unsigned char)(acc >> bits);
+            acc &= (1u << bits) - 1;
+        }
+    }
+    /* Canonical encodings leave the unused trailing bits zero (RFC 4648 3.5). */
+    if (acc != 0)
+        return -1;
+    return (int)o;
+}
+
+int b64url_encode(const unsigned char *in, size_t in_len, char *out, size_t out_cap)
+{
+    if (out == NULL || (in == NULL && in_len > 0) || in_len > (size_t)(INT_MAX - 4) / 4 * 3)
+        return -1;
+    size_t need = in_len / 3 * 4 + (in_len % 3 ? in_len % 3 + 1 : 0);
+    if (need + 1 > out_cap)
+        return -1;
+
+    size_t o = 0;
+    size_t i = 0;
+    for (; i + 3 <= in_len; i += 3) {
+        uint32_t n = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+        out[o++] = b64url_alphabet[n >> 18 & 63];
+        out[o++] = b64url_alphabet[n >> 12 & 63];
+        out[o++] = b64url_alphabet[n >> 6 & 63];
+        out[o++] = b64url_alphabet[n & 63];
+    }
+    if (in_len - i == 1) {
+        uint32_t n = (uint32_t)in[i] << 16;
+        out[o++] = b64url_alphabet[n >> 18 & 63];
+        out[o++] = b64url_alphabet[n >> 12 & 63];
+    } else if (in_len - i == 2) {
+        uint32_t n = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8;
+        out[o++] = b64url_alphabet[n >> 18 & 63];
+        out[o++] = b64url_alphabet[n >> 12 & 63];
+        out[o++] = b64url_alphabet[n >> 6 & 63];
+    }
+    out[o] = '\0';
+    return (int)o;
+}
+
+int jwt_verifier_init(struct jwt_verifier *v, const void *key, size_t key_len, const char *iss,
+                      const char *aud, int leeway_s)
+{
+    if (v == NULL)
+        return GD_EINVAL;
+    /* Zeroed first, so a refused verifier has key_len 0 and verifies nothing. */
+    memset(v, 0, sizeof *v);
+    if (key == NULL || key_len < JWT_MIN_KEY || key_len > JWT_MAX_KEY)
+        return GD_ECONFIG;
+    if (iss != NULL && strlen(iss) >= sizeof v->iss)
+        return GD_ECONFIG;
+    if (aud != NULL && strlen(aud) >= sizeof v->aud)
+        return GD_ECONFIG;
+    if (leeway_s < 0)
+        return GD_ECONFIG;
+
+    memcpy(v->key, key, key_len);
+    v->key_len = key_len;
+    if (iss != NULL)
+        strcpy(v->iss, iss);
+    if (aud != NULL)
+        strcpy(v->aud, aud);
+    v->leeway_s = leeway_s;
+    return GD_OK;
+}
+
+/* sub is 1..JWT_MAX_SUB characters of [A-Za-z0-9_.-]. */
+static bool sub_is_valid(const char *sub)
+{
+    size_t n = strlen(sub);
+    if (n == 0 || n > JWT_MAX_SUB)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = sub[i];
+        bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                  c == '_' || c == '.' || c == '-';
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+/*
+ * cJSON keeps strings NUL-terminated, so a raw NUL byte or a \u0000 escape
+ * would silently cut a claim short ("alice\u0000admin" read as "alice").
+ * Such documents are refused outright.
+ */
+static bool json_has_nul(const unsigned char *s, size_t len)
+{
+    if (memchr(s, '\0', len) != NULL)
+        return true;
+    for (size_t i = 0; i + 1 < len; i++) {
+        if (s[i] != '\\')
+            continue;
+        if (s[i + 1] == 'u' && i + 6 <= len && memcmp(s + i + 2, "0000", 4) == 0)
+            return true;
+        i++; /* skip the escaped character, so "\\u0000" is not a false hit */
+    }
+    return false;
+}
+
+/* Parse a decoded segment as a JSON object; NULL if it is anything else. */
+static cJSON *parse_object(const unsigned char *s, size_t len)
+{
+    if (json_has_nul(s, len))
+        return NULL;
+    const char *end = NULL;
+    cJSON *j = cJSON_ParseWithLengthOpts((const char *)s, len, &end, false);
+    if (j == NULL)
+        return NULL;
+    /* cJSON stops after the first value; anything but whitespace after it is garbage. */
+    for (const char *p = end; p < (const char *)s + len; p++) {
+        if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r') {
+            cJSON_Delete(j);
+            return NULL;
+        }
+    }
+    if (!cJSON_IsObject(j)) {
+        cJSON_Delete(j);
+        return NULL;
+    }
+    return j;
+}
+
+/*
+ * Read an integer NumericDate.  Returns 1 and sets *out when present and an
+ * integer, 0 when absent, -1 when present but not an integer (a string, a
+ * fraction, beyond 2^53, 1e999).
+ */
+static int int_claim(const cJSON *claims, const char *name, int64_t *out)
+{
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(claims, name);
+    if (item == NULL)
+        return 0;
+    if (!cJSON_IsNumber(item))
+        return -1;
+    double d = item->valuedouble;
+    /* The range test also refuses NaN and infinities. */
+    if (!(d >= -JWT_MAX_NUMERIC && d <= JWT_MAX_NUMERIC))
+        return -1;
+    int64_t n = (int64_t)d;
+    if ((double)n != d)
+        return -1;
+    *out = n;
+    return 1;
+}
+
+/* aud may be a string or an array of strings; true when any equals want. */
+static bool aud_matches(const cJSON *aud, const char *want)
+{
+    if (cJSON_IsString(aud))
+        return strcmp(aud->valuestring, want) == 0;
+    if (!cJSON_IsArray(aud))
+        return false;
+    const cJSON *el;
+    cJSON_ArrayForEach(el, aud)
+    {
+        if (cJSON_IsString(el) && strcmp(el->valuestring, want) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Header rules: object (checked by the caller), no crit, alg HS256, typ JWT if present. */
+static int check_header(const cJSON *hdr)
+{
+    if (cJSON_GetObjectItemCaseSensitive(hdr, "crit") != NULL)
+        return GD_EAUTH_MALFORMED; /* we understand no extension, so none may be critical */
+    const cJSON *alg = cJSON_GetObjectItemCaseSensitive(hdr, "alg");
+    if (!cJSON_IsString(alg) || strcmp(alg->valuestring, "HS256") != 0)
+        return GD_EAUTH_ALG;
+    const cJSON *typ = cJSON_GetObjectItemCaseSensitive(hdr, "typ");
+    if (typ != NULL && (!cJSON_IsString(typ) || strcmp(typ->valuestring, "JWT") != 0))
+        return GD_EAUTH_ALG;
+    return GD_OK;
+}
+
+/* Claim rules, once the signature has verified.  Fills *c on success. */
+static int check_claims(const struct jwt_verifier *v, const cJSON *claims, int64_t now,
+                        struct jwt_claims *c)
+{
+    if (int_claim(claims, "exp", &c->exp) != 1)
+        return GD_EAUTH_CLAIMS;
+    if (int_claim(claims, "nbf", &c->nbf) < 0 || int_claim(claims, "iat", &c->iat) < 0)
+        return GD_EAUTH_CLAIMS;
+
+    const cJSON *sub = cJSON_GetObjectItemCaseSensitive(claims, "sub");
+    if (!cJSON_IsString(sub) || !sub_is_valid(sub->valuestring))
+        return GD_EAUTH_CLAIMS;
+    strcpy(c->sub, sub->valuestring); /* length checked by sub_is_valid */
+
+    if (v->iss[0] != '\0') {
+        const cJSON *iss = cJSON_GetObjectItemCaseSensitive(claims, "iss");
+        if (!cJSON_IsString(iss) || strcmp(iss->valuestring, v->iss) != 0)
+            return GD_EAUTH_CLAIMS;
+    }
+    if (v->aud[0] != '\0' && !aud_matches(cJSON_GetObjectItemCaseSensitive(claims, "aud"), v->aud))
+        return GD_EAUTH_CLAIMS;
+
+    /*
+     * Leeway is applied on the claim side: claims are within +-2^53 and the
+     * leeway within int, so none of these can overflow whatever now is.
+     */
+    int64_t leeway = v->leeway_s;
+    if (now >= c->exp + leeway)
+        return GD_EAUTH_EXPIRED;
+    if (c->nbf != 0 && c->nbf - leeway > now)
+        return GD_EAUTH_NOT_YET;
+    if (c->iat != 0 && c->iat - leeway > now)
+        return GD_EAUTH_NOT_YET;
+    return GD_OK;
+}
+
+/* Constant-time HMAC-SHA256 check of sig over signed[0..signed_len). */
+static int check_signature(const struct jwt_verifier *v, const char *signed_part, size_t signed_len,
+                           const unsigned char *sig, size_t sig_len)
+{
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int mac_len = 0;
+    int rc = GD_EAUTH_SIGNATURE;
+
+    if (HMAC(EVP_sha256(), v->key, (int)v->key_len, (const unsigned char *)signed_part, signed_len,
+             mac, &mac_len) == NULL) {
+        rc = GD_ENOMEM;
+        goto out;
+    }
+    /* The length is public (it is in the token); only the bytes need constant time. */
+    if (mac_len == JWT_SIG_LEN && sig_len == JWT_SIG_LEN && CRYPTO_memcmp(mac, sig, sig_len) == 0)
+        rc = GD_OK;
+out:
+    /* mac is a valid signature for whatever the caller sent: do not leave it around. */
+    OPENSSL_cleanse(mac, sizeof mac);
+    return rc;
+}
+
+int jwt_verify(const struct jwt_verifier *v, const char *token, size_t len, int64_t now,
+               struct jwt_claims *out)
+{
+    unsigned char hdr_raw[JWT_MAX_DECODED];
+    unsigned char claims_raw[JWT_MAX_DECODED];
+    unsigned char sig[JWT_MAX_DECODED];
+    struct jwt_claims c;
+    cJSON *hdr = NULL;
+    cJSON *claims = NULL;
+    int rc = GD_EAUTH_MALFORMED;
+
+    memset(&c, 0, sizeof c);
+    if (out != NULL)
+        memset(out, 0, sizeof *out);
+    /* Fail closed: an uninitialised or refused verifier never accepts anything. */
+    if (v == NULL || v->key_len < JWT_MIN_KEY || v->key_len > JWT_MAX_KEY)
+        return GD_EINVAL;
+    if (token == NULL || len == 0 || len > JWT_MAX_TOKEN)
+        return GD_EAUTH_MALFORMED;
+
+    const char *dot1 = memchr(token, '.', len);
+    if (dot1 == NULL)
+        goto done;
+    const char *dot2 = memchr(dot1 + 1, '.', len - (size_t)(dot1 + 1 - token));
+    if (dot2 == NULL || memchr(dot2 + 1, '.', len - (size_t)(dot2 + 1 - token)) != NULL)
+        goto done;
+    size_t hdr_len = (size_t)(dot1 - token);
+    size_t claims_len = (size_t)(dot2 - dot1 - 1);
+    size_t sig_len = len - (size_t)(dot2 + 1 - token);
+    if (hdr_len == 0 || claims_len == 0 || sig_len == 0)
+        goto done;
+
+    int hdr_n = b64url_decode(token, hdr_len, hdr_raw, sizeof hdr_raw);
+    int claims_n = b64url_decode(dot1 + 1, claims_len, claims_raw, sizeof claims_raw);
+    int sig_n = b64url_decode(dot2 + 1, sig_len, sig, sizeof sig);
+    if (hdr_n <= 0 || claims_n <= 0 || sig_n <= 0)
+        goto done;
+
+    hdr = parse_object(hdr_raw, (size_t)hdr_n);
+    if (hdr == NULL)
+        goto done;
+    rc = check_header(hdr);
+    if (rc != GD_OK)
+        goto done;
+
+    rc = check_signature(v, token, (size_t)(dot2 - token), sig, (size_t)sig_n);
+    if (rc != GD_OK)
+        goto done;
+
+    claims = parse_object(claims_raw, (size_t)claims_n);
+    if (claims == NULL) {
+        rc = GD_EAUTH_MALFORMED;
+        goto done;
+    }
+    rc = check_claims(v, claims, now, &c);
+    if (rc == GD_OK && out != NULL)
+        *out = c;
+done:
+    cJSON_Delete(hdr);
+    cJSON_Delete(claims);
+    return rc;
+}
+
+/* Append s to out[*pos..cap) as a JSON string literal; false when it does not fit. */
+static bool append_json_string(char *out, size_t cap, size_t *pos, const char *s)
+{
+    char tmp[8];
+    size_t p = *pos;
+
+    if (p >= cap)
+        return false;
+    out[p++] = '"';
+    for (const unsigned char *c = (const unsigned char *)s; *c != '\0'; c++) {
+        const char *piece = tmp;
+        if (*c == '"')
+            piece = "\\\"";
+        else if (*c == '\\')
+            piece = "\\\\";
+        else if (*c < 0x20)
+            snprintf(tmp, sizeof tmp, "\\u%04x", *c);
+        else {
+            tmp[0] = (char)*c;
+            tmp[1] = '\0';
+        }
+        size_t n = strlen(piece);
+        if (n >= cap - p)
+            return false;
+        memcpy(out + p, piece, n);
+        p += n;
+    }
+    if (p + 1 >= cap)
+        return false;
+    out[p++] = '"';
+    out[p] = '\0';
+    *pos = p;
+    return true;
+}
+
+/* Build the claims JSON into buf; false when it does not fit. */
+static bool build_claims(char *buf, size_t cap, const char *sub, int64_t iat, int64_t exp,
+                         const char *iss, const char *aud)
+{
+    size_t pos = 0;
+    int n = snprintf(buf, cap, "{\"sub\":\"%s\"", sub); /* sub is [A-Za-z0-9_.-] only */
+    if (n < 0 || (size_t)n >= cap)
+        return false;
+    pos = (size_t)n;
+    if (iss != NULL && iss[0] != '\0') {
+        n = snprintf(buf + pos, cap - pos, ",\"iss\":");
+        if (n < 0 || (size_t)n >= cap - pos)
+            return false;
+        pos += (size_t)n;
+        if (!append_json_string(buf, cap, &pos, iss))
+            return false;
+    }
+    if (aud != NULL && aud[0] != '\0') {
+        n = snprintf(buf + pos, cap - pos, ",\"aud\":");
+        if (n < 0 || (size_t)n >= cap - pos)
+            return false;
+        pos += (size_t)n;
+        if (!append_json_string(buf, cap, &pos, aud))
+            return false;
+    }
+    if (iat != 0) {
+        n = snprintf(buf + pos, cap - pos, ",\"iat\":%lld", (long long)iat);
+        if (n < 0 || (size_t)n >= cap - pos)
+            return false;
+        pos += (size_t)n;
+    }
+    n = snprintf(buf + pos, cap - pos, ",\"exp\":%lld}", (long long)exp);
+    return n >= 0 && (size_t)n < cap - pos;
+}
+
+int jwt_sign_hs256(const void *key, size_t key_len, const char *sub, int64_t iat, int64_t exp,
+                   const char *iss, const char *aud, char *out, size_t out_len)
+{
+    static const char header[] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
+    char claims[1024];
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int mac_len = 0;
+    int rc = GD_ETOOBIG;
+
+    if (key == NULL || key_len < JWT_MIN_KEY || key_len > JWT_MAX_KEY || out == NULL)
+        return GD_EINVAL;
+    if (sub == NULL || !sub_is_valid(sub))
+        return GD_EINVAL;
+    if (!(iat >= -JWT_MAX_NUMERIC && iat <= JWT_MAX_NUMERIC) ||
+        !(exp >= -JWT_MAX_NUMERIC && exp <= JWT_MAX_NUMERIC))
+        return GD_EINVAL; /* jwt_verify would refuse them */
+    if (!build_claims(claims, sizeof claims, sub, iat, exp, iss, aud))
+        return GD_ETOOBIG;
+
+    int n = b64url_encode((const unsigned char *)header, strlen(header), out, out_len);
+    if (n < 0 || (size_t)n + 1 >= out_len)
+        goto done;
+    size_t pos = (size_t)n;
+    out[pos++] = '.';
+    n = b64url_encode((const unsigned char *)claims, strlen(claims), out + pos, out_len - pos);
+    if (n < 0)
+        goto done;
+    pos += (size_t)n;
+
+    if (HMAC(EVP_sha256(), key, (int)key_len, (const unsigned char *)out, pos, mac, &mac_len) ==
+        NULL) {
+        rc = GD_ENOMEM;
+        goto done;
+    }
+    if (pos + 1 >= out_len)
+        goto done;
+    out[pos++] = '.';
+    n = b64url_encode(mac, mac_len, out + pos, out_len - pos);
+    if (n < 0)
+        goto done;
+    pos += (size_t)n;
+    if (pos > INT_MAX)
+        goto done;
+    rc = (int)pos;
+done:
+    OPENSSL_cleanse(mac, sizeof mac);
+    if (rc < 0 && out_len > 0)
+        out[0] = '\0';
+    return rc;
+}

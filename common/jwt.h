@@ -1,0 +1,65 @@
+/*
+ * jwt.h - HS256 JSON Web Tokens, verified with OpenSSL HMAC and a strict
+ * base64url decoder.  Nothing but HS256 is accepted: "none", HS384/HS512,
+ * RS256 and anything else are refused, whatever the token header says.
+ */
+#ifndef GD_JWT_H
+#define GD_JWT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define JWT_MAX_TOKEN 4096  /* longer tokens are refused as malformed */
+#define JWT_MIN_KEY 32      /* shorter secrets are refused at start-up */
+#define JWT_MAX_KEY 512
+#define JWT_MAX_SUB 64
+
+/* Verification settings; plain data, no ownership.  iss/aud empty = not checked. */
+struct jwt_verifier {
+    unsigned char key[JWT_MAX_KEY];
+    size_t key_len;
+    char iss[128];
+    char aud[128];
+    int leeway_s; /* tolerance for exp/nbf/iat, seconds */
+};
+
+/* Claims giftdrop uses.  sub is 1..64 chars of [A-Za-z0-9_.-]. nbf/iat are 0 when absent. */
+struct jwt_claims {
+    char sub[JWT_MAX_SUB + 1];
+    int64_t exp;
+    int64_t nbf;
+    int64_t iat;
+};
+
+/*
+ * Fill v.  Refuses (GD_ECONFIG) a key shorter than JWT_MIN_KEY or longer than
+ * JWT_MAX_KEY, and iss/aud longer than their buffers.  iss/aud may be NULL.
+ */
+int jwt_verifier_init(struct jwt_verifier *v, const void *key, size_t key_len, const char *iss,
+                      const char *aud, int leeway_s);
+
+/*
+ * Verify token[0..len) at time now (unix seconds).  Returns 0 and fills out,
+ * or GD_EAUTH_MALFORMED (shape, base64url, JSON, length), GD_EAUTH_ALG (alg
+ * not HS256, typ not JWT when present), GD_EAUTH_SIGNATURE, GD_EAUTH_EXPIRED,
+ * GD_EAUTH_NOT_YET (nbf or iat in the future beyond leeway), GD_EAUTH_CLAIMS
+ * (exp missing or not an integer, sub missing or invalid, iss/aud mismatch).
+ * The signature is compared in constant time and checked before any claim.
+ */
+int jwt_verify(const struct jwt_verifier *v, const char *token, size_t len, int64_t now,
+               struct jwt_claims *out);
+
+/*
+ * Mint an HS256 token for sub, for tests, demos and the load generator.
+ * iss/aud may be NULL.  Writes a NUL-terminated token into out; returns its
+ * length, or GD_ETOOBIG when out_len is too small, GD_EINVAL for a bad sub.
+ */
+int jwt_sign_hs256(const void *key, size_t key_len, const char *sub, int64_t iat, int64_t exp,
+                   const char *iss, const char *aud, char *out, size_t out_len);
+
+/* Strict base64url (no padding, no whitespace).  Return decoded length or -1. */
+int b64url_decode(const char *in, size_t in_len, unsigned char *out, size_t out_cap);
+/* Returns encoded length (NUL-terminated), or -1 when out_cap is too small. */
+int b64url_encode(const unsigned char *in, size_t in_len, char *out, size_t out_cap);
+
+#endif

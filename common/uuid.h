@@ -1,0 +1,16 @@
+/*
+ * uuid.h - UUIDv7 (RFC 9562): 48-bit unix milliseconds, then random bits, so
+ * entry ids sort by submission time and index well in PostgreSQL.
+ */
+#ifndef GD_UUID_H
+#define GD_UUID_H
+
+#define UUID_STR_LEN 37 /* 36 characters and the NUL */
+
+/* Write a new lowercase UUIDv7 into out.  Returns 0, or GD_EIO if no randomness. */
+int uuid_v7(char out[UUID_STR_LEN]);
+
+/* 1 when s is a canonical lowercase/uppercase 8-4-4-4-12 hex UUID, else 0. */
+int uuid_valid(const char *s);
+
+#endif

@@ -1,0 +1,311 @@
+#include "publisher.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "backoff.h"
+#include "errors.h"
+#include "log.h"
+#include "messages.h"
+#include "rmq.h"
+#include "timeutil.h"
+#include "topology.h"
+
+struct job_list {
+    struct pub_job *head, *tail;
+};
+
+struct publisher {
+    struct pub_opts opts;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    struct job_list incoming; /* loop -> thread, under mu */
+    struct job_list finished; /* thread -> loop, under mu */
+    int wake_fd;              /* eventfd: new jobs or stop */
+    struct event *done_ev;    /* activated by the thread, runs on the loop */
+    atomic_int stop;
+    atomic_int ready;
+    atomic_int alarm; /* mirror of conn.blocked for the loop thread */
+    atomic_long in_flight;
+    /* thread-private */
+    struct rmq_conn conn;
+    struct job_list outstanding; /* published, ordered by tag */
+    struct backoff bo;
+    int64_t next_attempt_ms;
+};
+
+static void list_push(struct job_list *l, struct pub_job *j)
+{
+    j->next = NULL;
+    if (l->tail)
+        l->tail->next = j;
+    else
+        l->head = j;
+    l->tail = j;
+}
+
+static struct pub_job *list_take_all(struct job_list *l)
+{
+    struct pub_job *h = l->head;
+    l->head = l->tail = NULL;
+    return h;
+}
+
+/* Thread side: hand a finished job to the loop. */
+static void finish(struct publisher *p, struct pub_job *j, int result)
+{
+    j->result = result;
+    pthread_mutex_lock(&p->mu);
+    list_push(&p->finished, j);
+    pthread_mutex_unlock(&p->mu);
+    event_active(p->done_ev, EV_READ, 0);
+}
+
+static void fail_outstanding(struct publisher *p, int result)
+{
+    struct pub_job *j = list_take_all(&p->outstanding);
+    while (j) {
+        struct pub_job *next = j->next;
+        atomic_fetch_sub(&p->in_flight, 1);
+        finish(p, j, result);
+        j = next;
+    }
+}
+
+static void drop_connection(struct publisher *p, int result)
+{
+    if (p->conn.err[0])
+        log_warn(&(struct log_ctx){.conn = p->conn.name}, "broker connection lost: %s",
+                 p->conn.err);
+    fail_outstanding(p, result);
+    rmq_close(&p->conn);
+    atomic_store(&p->ready, 0);
+    p->next_attempt_ms = time_mono_ms() + backoff_next_ms(&p->bo);
+}
+
+static int connect_broker(struct publisher *p)
+{
+    struct rmq_opts o = {p->opts.amqp_url, "entry-api", p->opts.instance, "publish", 0, 3000};
+    int rc = rmq_open_publisher(&p->conn, &o);
+    if (rc != GD_OK) {
+        log_warn(&(struct log_ctx){.conn = p->conn.name}, "broker not usable: %s (%s)",
+                 p->conn.err, err_str(rc));
+        p->next_attempt_ms = time_mono_ms() + backoff_next_ms(&p->bo);
+        return rc;
+    }
+    backoff_reset(&p->bo);
+    atomic_store(&p->ready, 1);
+    log_info(&(struct log_ctx){.conn = p->conn.name}, "broker connected");
+    return GD_OK;
+}
+
+static void on_confirm(void *arg, uint64_t tag, int ok)
+{
+    struct publisher *p = arg;
+    /* Confirms arrive in tag order for the head; search for out-of-order singles. */
+    struct pub_job **pp = &p->outstanding.head, *prev = NULL;
+    while (*pp && (*pp)->tag != tag) {
+        prev = *pp;
+        pp = &(*pp)->next;
+    }
+    struct pub_job *j = *pp;
+    if (!j)
+        return;
+    *pp = j->next;
+    if (p->outstanding.tail == j)
+        p->outstanding.tail = prev;
+    atomic_fetch_sub(&p->in_flight, 1);
+    finish(p, j, !ok ? GD_EAMQP_NACK : j->returned ? GD_EAMQP_RETURNED : GD_OK);
+}
+
+static void on_return(void *arg, const char *message_id)
+{
+    struct publisher *p = arg;
+    for (struct pub_job *j = p->outstanding.head; j; j = j->next)
+        if (strcmp(j->message_id, message_id) == 0)
+            j->returned = 1;
+}
+
+static void publish_incoming(struct publisher *p)
+{
+    pthread_mutex_lock(&p->mu);
+    struct pub_job *j = list_take_all(&p->incoming);
+    pthread_mutex_unlock(&p->mu);
+    while (j) {
+        struct pub_job *next = j->next;
+        int rc = p->conn.open ? GD_OK : GD_EAMQP_CONNECT;
+        if (rc == GD_OK && p->conn.blocked)
+            rc = GD_EAMQP_BLOCKED; /* a publish now would stall until the alarm clears */
+        if (rc == GD_OK) {
+            struct rmq_props props = {j->message_id, MSG_TYPE_ENTRY, "entry-api",
+                                      time_now_ms() / 1000, j->event_id, j->traceparent, NULL};
+            rc = rmq_publish(&p->conn, EX_ENTRY, j->routing_key, 1, &props, j->body, j->len,
+                             &j->tag);
+        }
+        if (rc != GD_OK) {
+            finish(p, j, rc);
+            if (rc == GD_EAMQP_CLOSED)
+                drop_connection(p, GD_EAMQP_CLOSED);
+        } else {
+            j->deadline_ms = time_mono_ms() + p->opts.confirm_timeout_ms;
+            atomic_fetch_add(&p->in_flight, 1);
+            list_push(&p->outstanding, j);
+        }
+        j = next;
+    }
+}
+
+static void check_deadlines(struct publisher *p)
+{
+    struct pub_job *h = p->outstanding.head;
+    if (h && h->deadline_ms <= time_mono_ms()) {
+        /* The broker stopped confirming: its state is unknown, start over. */
+        snprintf(p->conn.err, sizeof(p->conn.err), "no confirm within %d ms",
+                 p->opts.confirm_timeout_ms);
+        drop_connection(p, GD_ETIMEOUT);
+    }
+}
+
+static int poll_timeout(struct publisher *p)
+{
+    int64_t now = time_mono_ms(), t = 200;
+    if (!p->conn.open)
+        t = p->next_attempt_ms - now;
+    else if (p->outstanding.head)
+        t = p->outstanding.head->deadline_ms - now;
+    return t < 0 ? 0 : t > 200 ? 200 : (int)t;
+}
+
+static void *pub_thread(void *arg)
+{
+    struct publisher *p = arg;
+    struct rmq_confirm_handler h = {on_confirm, on_return, p};
+    for (;;) {
+        int stopping = atomic_load(&p->stop);
+        pthread_mutex_lock(&p->mu);
+        int queued = p->incoming.head != NULL;
+        pthread_mutex_unlock(&p->mu);
+        if (stopping && !p->outstanding.head && !queued)
+            break;
+        if (!p->conn.open && !stopping && time_mono_ms() >= p->next_attempt_ms)
+            connect_broker(p);
+        publish_incoming(p);
+        if (p->conn.open && rmq_buffered(&p->conn) == 0) {
+            struct pollfd fds[2] = {{p->wake_fd, POLLIN, 0}, {rmq_fd(&p->conn), POLLIN, 0}};
+            if (poll(fds, 2, poll_timeout(p)) > 0 && (fds[0].revents & POLLIN)) {
+                uint64_t v;
+                ssize_t r = read(p->wake_fd, &v, sizeof(v));
+                (void)r;
+            }
+        } else if (!p->conn.open) {
+            struct pollfd fd = {p->wake_fd, POLLIN, 0};
+            if (poll(&fd, 1, poll_timeout(p)) > 0) {
+                uint64_t v;
+                ssize_t r = read(p->wake_fd, &v, sizeof(v));
+                (void)r;
+            }
+        }
+        if (p->conn.open && rmq_pump(&p->conn, 0, &h) < 0)
+            drop_connection(p, GD_EAMQP_CLOSED);
+        atomic_store(&p->alarm, p->conn.open && p->conn.blocked);
+        if (p->conn.open)
+            check_deadlines(p);
+        if (stopping && !p->conn.open) /* nothing can complete any more */
+            fail_outstanding(p, GD_ESTOPPED);
+    }
+    rmq_close(&p->conn);
+    atomic_store(&p->ready, 0);
+    return NULL;
+}
+
+/* Loop side: run the completions the thread finished. */
+static void on_done(evutil_socket_t fd, short what, void *arg)
+{
+    struct publisher *p = arg;
+    pthread_mutex_lock(&p->mu);
+    struct pub_job *j = list_take_all(&p->finished);
+    pthread_mutex_unlock(&p->mu);
+    while (j) {
+        struct pub_job *next = j->next;
+        j->done(j, j->arg);
+        j = next;
+    }
+}
+
+struct publisher *pub_start(struct event_base *base, const struct pub_opts *o)
+{
+    struct publisher *p = calloc(1, sizeof(*p));
+    if (!p)
+        return NULL;
+    p->opts = *o;
+    pthread_mutex_init(&p->mu, NULL);
+    backoff_init(&p->bo, 100, 5000);
+    p->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    p->done_ev = event_new(base, -1, 0, on_done, p);
+    if (p->wake_fd < 0 || !p->done_ev || pthread_create(&p->thread, NULL, pub_thread, p) != 0) {
+        if (p->done_ev)
+            event_free(p->done_ev);
+        if (p->wake_fd >= 0)
+            close(p->wake_fd);
+        free(p);
+        return NULL;
+    }
+    return p;
+}
+
+static void wake(struct publisher *p)
+{
+    uint64_t one = 1;
+    ssize_t w = write(p->wake_fd, &one, sizeof(one));
+    (void)w; /* eventfd saturates, never fails for us */
+}
+
+void pub_submit(struct publisher *p, struct pub_job *job)
+{
+    job->returned = 0;
+    job->result = 0;
+    if (atomic_load(&p->stop)) {
+        job->result = GD_ESTOPPED;
+        pthread_mutex_lock(&p->mu);
+        list_push(&p->finished, job);
+        pthread_mutex_unlock(&p->mu);
+        event_active(p->done_ev, EV_READ, 0);
+        return;
+    }
+    pthread_mutex_lock(&p->mu);
+    list_push(&p->incoming, job);
+    pthread_mutex_unlock(&p->mu);
+    wake(p);
+}
+
+int pub_ready(const struct publisher *p)
+{
+    return atomic_load(&p->ready) && !atomic_load(&p->alarm);
+}
+
+long pub_in_flight(const struct publisher *p)
+{
+    return atomic_load(&p->in_flight);
+}
+
+void pub_stop(struct publisher *p)
+{
+    atomic_store(&p->stop, 1);
+    wake(p);
+    pthread_join(p->thread, NULL);
+}
+
+void pub_free(struct publisher *p)
+{
+    on_done(-1, 0, p);
+    event_free(p->done_ev);
+    close(p->wake_fd);
+    pthread_mutex_destroy(&p->mu);
+    free(p);
+}

@@ -1,0 +1,228 @@
+#!/usr/bin/env bash
+# smoke.sh - end-to-end checks of gd-fake-provider with curl and jq.
+#
+#   tests/fake-provider/smoke.sh [path/to/gd-fake-provider]
+#
+# Starts the fake on a free port, exercises every endpoint and injection
+# mode, then stops it with SIGTERM and requires exit status 0 - so with an
+# ASan/UBSan build (GD_SANITIZE=ON) a leak or UB report fails the run.
+# Needs curl (>= 7.66 for --parallel) and jq.  Takes about 35 s (the 30 s
+# hold of the timeout mode runs in the background).
+set -euo pipefail
+
+BIN=${1:-${GD_BUILD_DIR:-build}/tests/fake-provider/gd-fake-provider}
+WORK=$(mktemp -d)
+SECRET=smoke-secret
+FAILS=0
+PID=
+
+cleanup() {
+    if [[ -n $PID ]] && kill -0 "$PID" 2>/dev/null; then kill "$PID"; fi
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+check() { # check NAME ACTUAL EXPECTED
+    if [[ $2 == "$3" ]]; then
+        echo "ok   $1"
+    else
+        echo "FAIL $1: got '$2', want '$3'"
+        FAILS=$((FAILS + 1))
+    fi
+}
+
+"$BIN" --listen 127.0.0.1:0 --secret "$SECRET" --latency-ms 5 --jitter-ms 2 --seed 7 \
+    --idempotency-window-s 4 --record "$WORK/records.jsonl" 2>"$WORK/stderr" &
+PID=$!
+for _ in $(seq 50); do
+    ADDR=$(jq -r 'select(.msg == "listening") | .addr' "$WORK/stderr" 2>/dev/null || true)
+    [[ -n $ADDR ]] && break
+    sleep 0.1
+done
+[[ -n $ADDR ]] || { echo "fake provider did not start"; cat "$WORK/stderr"; exit 1; }
+B=http://$ADDR
+KAKAO=$B/alimtalk/v2.3/appkeys/app1/messages
+SMS=$B/sms/v3.0/appKeys/app1/sender/sms
+
+kakao_body() { # kakao_body NUMBER CODE
+    printf '{"senderKey":"sk","templateCode":"GIFT","recipientList":[{"recipientNo":"%s","templateParameter":{"code":"%s"}}]}' "$1" "$2"
+}
+post() { # post URL BODY [curl args...] -> body, then the status on the last line
+    local url=$1 body=$2
+    shift 2
+    curl -s -w '\n%{http_code}' -X POST "$url" -H "X-Secret-Key: $SECRET" \
+        -H 'Content-Type: application/json' "$@" -d "$body"
+}
+status_of() { tail -n1 <<<"$1"; }
+json_of() { sed '$d' <<<"$1"; }
+stat() { curl -s "$B/stats" | jq -r "$1"; }
+config() { curl -s -o /dev/null -X POST "$B/config" -d "$1"; }
+
+check "healthz" "$(curl -s "$B/healthz")" "ok"
+
+# Authentication
+R=$(curl -s -w '\n%{http_code}' -X POST "$KAKAO" -d "$(kakao_body +821011112222 C1)")
+check "no secret -> 401" "$(status_of "$R")" 401
+check "401 resultCode" "$(json_of "$R" | jq .header.resultCode)" -401
+check "wrong secret -> 401" "$(curl -s -o /dev/null -w '%{http_code}' -X POST "$KAKAO" \
+    -H 'X-Secret-Key: wrong' -d "$(kakao_body +821011112222 C1)")" 401
+
+# Send and replay
+R=$(post "$KAKAO" "$(kakao_body +821011112222 C1)" -H 'X-Idempotency-Key: key-1')
+check "kakao send" "$(status_of "$R") $(json_of "$R" | jq -r .header.resultMessage)" "200 SUCCESS"
+RID=$(json_of "$R" | jq -r .message.requestId)
+H=$(curl -s -D - -o "$WORK/body" -X POST "$KAKAO" -H "X-Secret-Key: $SECRET" \
+    -H 'X-Idempotency-Key: key-1' -d "$(kakao_body +821011112222 C1)")
+check "replay header" "$(grep -ci '^Idempotent-Replay: true' <<<"$H")" 1
+check "replay body" "$(jq -r '.header.resultMessage + " " + .message.requestId' "$WORK/body")" \
+    "DUPLICATED_REQUEST $RID"
+check "replay not sent again" "$(stat '"\(.sent) \(.duplicates) \(.unique_keys)"')" "1 1 1"
+check "content type" "$(grep -i '^Content-Type' <<<"$H" | tr -d '\r')" \
+    "Content-Type: application/json;charset=UTF-8"
+check "idempotency lookup" "$(curl -s "$B/v1/idempotency/key-1" -H "X-Secret-Key: $SECRET" | jq -c .)" \
+    "{\"key\":\"key-1\",\"requestId\":\"$RID\",\"channel\":\"kakao\"}"
+
+# 500, then a successful retry with the same key
+config '{"fail_rate":1}'
+R=$(post "$KAKAO" "$(kakao_body +821033334444 C2)" -H 'X-Idempotency-Key: key-2')
+check "injected 500" "$(status_of "$R") $(json_of "$R" | jq -c .header)" \
+    '500 {"isSuccessful":false,"resultCode":-500,"resultMessage":"internal error"}'
+config '{"fail_rate":0}'
+R=$(post "$KAKAO" "$(kakao_body +821033334444 C2)" -H 'X-Idempotency-Key: key-2')
+check "retry after 500 sends" "$(json_of "$R" | jq -r .header.resultMessage)" SUCCESS
+check "sent after retry" "$(stat '"\(.sent) \(.failed_injected)"')" "2 1"
+
+# Key reused for another recipient
+R=$(post "$KAKAO" "$(kakao_body +821099998888 C9)" -H 'X-Idempotency-Key: key-2')
+check "key conflict -> 422" "$(status_of "$R")" 422
+
+# Per-recipient failures
+R=$(post "$SMS" '{"body":"b","sendNo":"1588","recipientList":[{"recipientNo":"01012345678"},{"recipientNo":"+829912345678"},{"recipientNo":"12ab"}]}')
+check "per-recipient codes" "$(json_of "$R" | jq -c '[.message.sendResults[].resultCode]')" \
+    "[0,-1001,-1001]"
+SMS_RID=$(json_of "$R" | jq -r .message.requestId)
+
+# Bad requests
+for body in 'nope' '{"a":1} x' '[]' '{"body":"b","sendNo":"1"}' \
+    '{"body":"b","sendNo":"1","recipientList":[]}' '{"sendNo":"1","recipientList":[{"recipientNo":"01012345678"}]}' \
+    '{"body":"b","sendNo":"1","recipientList":[{"recipientNo":7}]}'; do
+    R=$(post "$SMS" "$body")
+    check "400 for $body" "$(status_of "$R") $(json_of "$R" | jq .header.resultCode)" "400 -400"
+done
+R=$(post "$SMS" '{}' -H "X-Idempotency-Key: $(printf 'k%.0s' $(seq 129))")
+check "key too long -> 400" "$(status_of "$R")" 400
+head -c 70000 /dev/zero | tr '\0' a >"$WORK/big"
+check "64 KiB body limit" "$(curl -s -o /dev/null -w '%{http_code}' -X POST "$SMS" \
+    -H "X-Secret-Key: $SECRET" --data-binary @"$WORK/big")" 413
+
+# Lookups
+check "query kakao" "$(curl -s "$KAKAO/$RID" -H "X-Secret-Key: $SECRET" |
+    jq -r '.message.requestId + " " + .message.messageStatus')" "$RID COMPLETED"
+check "query sms" "$(curl -s "$SMS/$SMS_RID" -H "X-Secret-Key: $SECRET" | jq -r .message.recipientNo)" \
+    01012345678
+check "query wrong channel -> 404" "$(curl -s -o /dev/null -w '%{http_code}' "$SMS/$RID" \
+    -H "X-Secret-Key: $SECRET")" 404
+check "query needs secret" "$(curl -s -o /dev/null -w '%{http_code}' "$KAKAO/$RID")" 401
+check "idempotency unknown -> 404" "$(curl -s -o /dev/null -w '%{http_code}' \
+    "$B/v1/idempotency/nope" -H "X-Secret-Key: $SECRET")" 404
+
+# Timeout: nothing sent, the client gives up; the fake closes after 30 s
+config '{"timeout_rate":1}'
+curl -s -o /dev/null -w '%{http_code}' --max-time 40 -X POST "$KAKAO" -H "X-Secret-Key: $SECRET" \
+    -d "$(kakao_body +821055556666 C5)" >"$WORK/hold" 2>&1 &
+HOLD=$!
+set +e
+curl -s --max-time 1 -X POST "$KAKAO" -H "X-Secret-Key: $SECRET" -H 'X-Idempotency-Key: key-3' \
+    -d "$(kakao_body +821055556666 C5)"
+RC=$?
+set -e
+check "timeout mode: client times out" "$RC" 28
+check "timed-out key not remembered" "$(curl -s -o /dev/null -w '%{http_code}' \
+    "$B/v1/idempotency/key-3" -H "X-Secret-Key: $SECRET")" 404
+
+# Lost reply: sent and remembered, the client never hears of it
+config '{"timeout_rate":0,"lost_reply_rate":1}'
+set +e
+curl -s --max-time 1 -X POST "$KAKAO" -H "X-Secret-Key: $SECRET" -H 'X-Idempotency-Key: key-3' \
+    -d "$(kakao_body +821055556666 C5)"
+RC=$?
+set -e
+check "lost reply: client times out" "$RC" 28
+check "lost reply: key known" "$(curl -s "$B/v1/idempotency/key-3" -H "X-Secret-Key: $SECRET" |
+    jq -r .channel)" kakao
+config '{"lost_reply_rate":0}'
+R=$(post "$KAKAO" "$(kakao_body +821055556666 C5)" -H 'X-Idempotency-Key: key-3')
+check "lost reply: retry is a replay" "$(json_of "$R" | jq -r .header.resultMessage)" \
+    DUPLICATED_REQUEST
+
+# Routing
+check "unknown path" "$(curl -s -o /dev/null -w '%{http_code}' "$B/nope")" 404
+check "wrong method" "$(curl -s -D - -o /dev/null -X DELETE "$B/config" | grep -i '^Allow' | tr -d '\r')" \
+    "Allow: GET, POST"
+check "GET on a send endpoint" "$(curl -s -o /dev/null -w '%{http_code}' "$KAKAO")" 405
+
+# Config
+check "bad config -> 400" "$(curl -s -o /dev/null -w '%{http_code}' -X POST "$B/config" \
+    -d '{"fail_rate":0.7,"timeout_rate":0.7}')" 400
+check "unknown setting -> 400" "$(curl -s -o /dev/null -w '%{http_code}' -X POST "$B/config" \
+    -d '{"latency":5}')" 400
+check "config unchanged" "$(curl -s "$B/config" | jq -c '[.fail_rate,.timeout_rate]')" "[0,0]"
+
+# Records: one per send request, in memory and in the file
+N=$(stat .received)
+check "records in memory" "$(curl -s "$B/records" | jq length)" "$N"
+check "records in file" "$(wc -l <"$WORK/records.jsonl")" "$N"
+check "delivered codes" "$(curl -s "$B/records" |
+    jq -c '[.[] | .recipients[]? | select(.delivered) | .templateParameter.code // "-"] | sort')" \
+    '["-","C1","C2","C5"]'
+check "delivered = sent" "$(curl -s "$B/records" | jq '[.[] | .recipients[]? | select(.delivered)] | length')" \
+    "$(stat .sent)"
+
+# The idempotency window (4 s here)
+R=$(post "$KAKAO" "$(kakao_body +821077778888 C7)" -H 'X-Idempotency-Key: key-w')
+W_RID=$(json_of "$R" | jq -r .message.requestId)
+sleep 4.1
+check "expired key unknown" "$(curl -s -o /dev/null -w '%{http_code}' "$B/v1/idempotency/key-w" \
+    -H "X-Secret-Key: $SECRET")" 404
+R=$(post "$KAKAO" "$(kakao_body +821077778888 C7)" -H 'X-Idempotency-Key: key-w')
+check "expired key sends again" "$(json_of "$R" | jq -r .header.resultMessage)" SUCCESS
+check "new request id" "$([[ $(json_of "$R" | jq -r .message.requestId) != "$W_RID" ]] && echo 1)" 1
+check "live keys after expiry" "$(stat .unique_keys)" 1
+
+# Reset
+curl -s -o /dev/null -X POST "$B/reset"
+check "reset" "$(stat '[.received,.sent,.unique_keys,.by_channel.kakao] | map(tostring) | join(" ")')" \
+    "0 0 0 0"
+check "records after reset" "$(curl -s "$B/records")" "[]"
+
+# 300 concurrent sends at 50 ms latency
+config '{"latency_ms":50,"jitter_ms":0}'
+for i in $(seq 300); do
+    printf 'next\nurl = "%s"\nrequest = "POST"\nheader = "X-Secret-Key: %s"\n' "$KAKAO" "$SECRET"
+    printf 'header = "X-Idempotency-Key: par-%d"\noutput = "/dev/null"\nwrite-out = "%%{http_code}\\n"\n' "$i"
+    printf 'data = "%s"\n' "$(kakao_body "+8210$(printf %08d "$i")" "P$i" | sed 's/"/\\"/g')"
+done >"$WORK/par.cfg"
+START=$(date +%s%N)
+OK=$(curl -s --no-progress-meter -Z --parallel-max 300 --parallel-immediate -K "$WORK/par.cfg" | grep -c '^200$' || true)
+MS=$((($(date +%s%N) - START) / 1000000))
+check "300 concurrent: all 200" "$OK" 300
+check "300 concurrent under 1 s (${MS} ms)" "$((MS < 1000))" 1
+check "300 concurrent sent" "$(stat .sent)" 300
+
+# Clean stop with a request still held
+kill -TERM "$PID"
+set +e
+wait "$PID"
+RC=$?
+set -e
+PID=
+check "SIGTERM exit status" "$RC" 0
+wait "$HOLD" || true
+check "held request closed without reply" "$(cat "$WORK/hold")" 000
+
+if ((FAILS > 0)); then
+    echo "$FAILS check(s) failed; provider stderr:"
+    tail -n 50 "$WORK/stderr"
+    exit 1
+fi
+echo "all checks passed"
