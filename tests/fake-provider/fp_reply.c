@@ -166,6 +166,8 @@ void fp_close_later(struct fp_app *app, struct evhttp_request *req, long hold_ms
 
 void fp_reply_drain(struct fp_app *app)
 {
-    while (app->pending != NULL)
-        pending_end(app->pending);
+    for (struct fp_pending *p = app->pending, *next; p != NULL; p = next) {
+        next = p->next;
+        pending_end(p);
+    }
 }

@@ -388,8 +388,8 @@ static void reply_bad_method(struct evhttp_request *req, int allowed)
 {
     /* Routes only ever allow GET and/or POST. */
     const char *allow = (allowed & EVHTTP_REQ_GET) && (allowed & EVHTTP_REQ_POST) ? "GET, POST"
-                        : (allowed & EVHTTP_REQ_GET)                            ? "GET"
-                                                                                : "POST";
+                        : (allowed & EVHTTP_REQ_GET)                              ? "GET"
+                                                                                  : "POST";
     evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", allow);
     fp_reply_json(req, 405, fp_json_header(false, -405, "method not allowed"));
 }
