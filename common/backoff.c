@@ -17,6 +17,8 @@ int backoff_next_ms(struct backoff *b)
         cap *= 2;
     if (cap > b->max_ms)
         cap = b->max_ms;
+    if (cap < 4)
+        cap = 4; /* so the floor below is at least 1 ms */
     if (b->attempt < 30)
         b->attempt++;
     uint32_t r = 0;

@@ -12,7 +12,10 @@ struct backoff {
 };
 
 void backoff_init(struct backoff *b, int base_ms, int max_ms);
-/* Delay before the next attempt: random in [0, min(max, base * 2^attempt)]; bumps attempt. */
+/*
+ * Delay before the next attempt: random in [cap/4, cap] where cap =
+ * min(max, base * 2^attempt) (at least 4 ms, so never 0); bumps attempt.
+ */
 int backoff_next_ms(struct backoff *b);
 void backoff_reset(struct backoff *b);
 

@@ -26,7 +26,7 @@ struct cfg_row {
     const char *help;
 };
 
-#define OFF(f) offsetof(struct gd_config, f)
+#define OFF(f)  offsetof(struct gd_config, f)
 #define SVC_ALL (CFG_ENTRY_API | CFG_STOCK | CFG_NOTIFIER | CFG_EVENTCTL)
 
 /* The development default secret: documented, and refused nowhere but in
@@ -36,12 +36,11 @@ struct cfg_row {
 static const struct cfg_row cfg_rows[] = {
     {"AMQP_URL", CFG_URL, OFF(amqp_url), "amqp://guest:guest@127.0.0.1:5672", 0, 0,
      "amqp://|amqps://", 1, SVC_ALL, "RabbitMQ URL (no trailing '/': that means an empty vhost)"},
-    {"REDIS_URL", CFG_URL, OFF(redis_url), "redis://127.0.0.1:6379", 0, 0, "redis://", 1,
-     SVC_ALL, "Redis URL redis://[:password@]host:port[/db]"},
+    {"REDIS_URL", CFG_URL, OFF(redis_url), "redis://127.0.0.1:6379", 0, 0, "redis://", 1, SVC_ALL,
+     "Redis URL redis://[:password@]host:port[/db]"},
     {"DATABASE_URL", CFG_URL, OFF(database_url),
-     "postgresql://giftdrop:giftdrop@127.0.0.1:5432/giftdrop", 0, 0,
-     "postgresql://|postgres://", 1, CFG_STOCK | CFG_NOTIFIER | CFG_EVENTCTL,
-     "PostgreSQL primary"},
+     "postgresql://giftdrop:giftdrop@127.0.0.1:5432/giftdrop", 0, 0, "postgresql://|postgres://", 1,
+     CFG_STOCK | CFG_NOTIFIER | CFG_EVENTCTL, "PostgreSQL primary"},
     {"DATABASE_REPLICA_URL", CFG_STR, OFF(database_replica_url), "", 0, 0, NULL, 1, CFG_STOCK,
      "read replica for member lookups (empty: the primary)"},
     {"JWT_SECRET", CFG_STR, OFF(jwt_secret), GD_DEV_JWT_SECRET, 0, 0, NULL, 1,
@@ -50,20 +49,18 @@ static const struct cfg_row cfg_rows[] = {
      CFG_ENTRY_API | CFG_EVENTCTL, "file holding the secret (overrides JWT_SECRET)"},
     {"JWT_ISSUER", CFG_STR, OFF(jwt_issuer), "", 0, 0, NULL, 0, CFG_ENTRY_API | CFG_EVENTCTL,
      "required iss claim (empty: not checked)"},
-    {"JWT_AUDIENCE", CFG_STR, OFF(jwt_audience), "", 0, 0, NULL, 0,
-     CFG_ENTRY_API | CFG_EVENTCTL, "required aud claim (empty: not checked)"},
+    {"JWT_AUDIENCE", CFG_STR, OFF(jwt_audience), "", 0, 0, NULL, 0, CFG_ENTRY_API | CFG_EVENTCTL,
+     "required aud claim (empty: not checked)"},
     {"JWT_LEEWAY_S", CFG_INT, OFF(jwt_leeway_s), "30", 0, 300, NULL, 0, CFG_ENTRY_API,
      "clock leeway for exp/nbf/iat"},
     {"LISTEN_ADDR", CFG_STR, OFF(listen_addr), "127.0.0.1:8080", 0, 0, NULL, 0, CFG_ENTRY_API,
      "public HTTP listen address host:port"},
-    {"HTTP_MAX_CONNS", CFG_INT, OFF(http_max_conns), "20000", 16, 1000000, NULL, 0,
-     CFG_ENTRY_API, "open client connections per process"},
     {"CONFIRM_TIMEOUT_MS", CFG_INT, OFF(confirm_timeout_ms), "2000", 50, 60000, NULL, 0,
      CFG_ENTRY_API, "deadline for the broker's publisher confirm"},
     {"RATE_LIMIT", CFG_INT, OFF(rate_limit), "20", 1, 100000, NULL, 0, CFG_ENTRY_API,
      "requests per member per window"},
-    {"RATE_WINDOW_MS", CFG_INT, OFF(rate_window_ms), "10000", 100, 3600000, NULL, 0,
-     CFG_ENTRY_API, "rate-limit window"},
+    {"RATE_WINDOW_MS", CFG_INT, OFF(rate_window_ms), "10000", 100, 3600000, NULL, 0, CFG_ENTRY_API,
+     "rate-limit window"},
     {"AMQP_HEARTBEAT_S", CFG_INT, OFF(amqp_heartbeat_s), "30", 0, 600, NULL, 0,
      CFG_STOCK | CFG_NOTIFIER, "heartbeat of consuming connections (0: off)"},
     {"AMQP_PREFETCH", CFG_INT, OFF(amqp_prefetch), "300", 1, 65535, NULL, 0,
@@ -72,20 +69,20 @@ static const struct cfg_row cfg_rows[] = {
      "deliveries decided together"},
     {"BATCH_WAIT_MS", CFG_INT, OFF(batch_wait_ms), "5", 0, 1000, NULL, 0, CFG_STOCK,
      "how long to wait to fill a batch"},
-    {"PROVIDER_URL", CFG_URL, OFF(provider_url), "http://127.0.0.1:9090", 0, 0,
-     "http://|https://", 0, CFG_NOTIFIER, "notification provider base URL"},
+    {"PROVIDER_URL", CFG_URL, OFF(provider_url), "http://127.0.0.1:9090", 0, 0, "http://|https://",
+     0, CFG_NOTIFIER, "notification provider base URL"},
     {"PROVIDER_SECRET", CFG_STR, OFF(provider_secret), "dev-provider-secret", 0, 0, NULL, 1,
      CFG_NOTIFIER, "provider X-Secret-Key"},
-    {"PROVIDER_APPKEY", CFG_STR, OFF(provider_appkey), "giftdrop-dev", 0, 0, NULL, 0,
-     CFG_NOTIFIER, "provider app key"},
+    {"PROVIDER_APPKEY", CFG_STR, OFF(provider_appkey), "giftdrop-dev", 0, 0, NULL, 0, CFG_NOTIFIER,
+     "provider app key"},
     {"PROVIDER_TIMEOUT_MS", CFG_INT, OFF(provider_timeout_ms), "5000", 100, 60000, NULL, 0,
      CFG_NOTIFIER, "per-request provider timeout"},
     {"INSTANCE", CFG_STR, OFF(instance), "", 0, 0, NULL, 0, SVC_ALL,
      "instance name in connection names (empty: host name)"},
     {"LOG_LEVEL", CFG_LEVEL, OFF(log_level), "info", 0, 0, NULL, 0, SVC_ALL,
      "debug, info, warn or error"},
-    {"EVENT_RETENTION_S", CFG_INT, OFF(retention_s), "604800", 60, 31536000, NULL, 0,
-     CFG_EVENTCTL, "how long Redis keeps an event's keys after it closes"},
+    {"EVENT_RETENTION_S", CFG_INT, OFF(retention_s), "604800", 60, 31536000, NULL, 0, CFG_EVENTCTL,
+     "how long Redis keeps an event's keys after it closes"},
 };
 
 #define NROWS (sizeof(cfg_rows) / sizeof(cfg_rows[0]))
@@ -270,13 +267,19 @@ static void shown_value(const struct gd_config *c, const struct cfg_row *r, char
         return;
     }
     const char *at = strchr(s, '@'), *colon = strstr(s, "://");
-    if (r->type == CFG_URL && at && colon) {
-        const char *pw = strchr(colon + 3, ':');
-        if (pw && pw < at) {
+    if (r->type == CFG_URL && colon) {
+        /* A URL's only secret is its password: show the rest, so an
+         * operator can see which server is configured. */
+        const char *pw = at ? strchr(colon + 3, ':') : NULL, *query = strchr(s, '?');
+        if (pw && pw < at)
             snprintf(out, cap, "%.*s:****%s", (int)(pw - s), s, at);
-            return;
-        }
-        snprintf(out, cap, "%s", s);
+        else
+            snprintf(out, cap, "%s", s);
+        if (query) /* a query string may carry a password= too: hide it all */
+            snprintf(strchr(out, '?') ? strchr(out, '?') : out + strlen(out),
+                     cap -
+                         (size_t)((strchr(out, '?') ? strchr(out, '?') : out + strlen(out)) - out),
+                     "?****");
         return;
     }
     snprintf(out, cap, "****");

@@ -33,7 +33,6 @@ struct gd_config {
     char *jwt_audience;
     long jwt_leeway_s;
     char *listen_addr;       /* entry-api public HTTP, host:port */
-    long http_max_conns;     /* entry-api connection cap */
     long confirm_timeout_ms; /* entry-api: publish confirm deadline */
     long rate_limit;         /* entry-api: requests per member per window */
     long rate_window_ms;

@@ -13,8 +13,7 @@ static int do_connect(struct db *d)
         PQfinish(d->conn);
     d->conn = PQconnectdbParams(keys, vals, 1);
     if (!d->conn || PQstatus(d->conn) != CONNECTION_OK) {
-        snprintf(d->err, sizeof(d->err), "%s",
-                 d->conn ? PQerrorMessage(d->conn) : "out of memory");
+        snprintf(d->err, sizeof(d->err), "%s", d->conn ? PQerrorMessage(d->conn) : "out of memory");
         d->err[strcspn(d->err, "\n")] = '\0';
         if (d->conn)
             PQfinish(d->conn);
@@ -48,8 +47,7 @@ void db_close(struct db *d)
     d->conn = NULL;
 }
 
-int db_query(struct db *d, const char *sql, int nparams, const char *const *params,
-             PGresult **out)
+int db_query(struct db *d, const char *sql, int nparams, const char *const *params, PGresult **out)
 {
     int rc = db_ensure(d);
     if (rc != GD_OK)

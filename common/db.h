@@ -30,8 +30,7 @@ void db_close(struct db *d);
  * error (message in d->err, SQLSTATE in d->sqlstate), GD_EPG_CONNECT when
  * the connection is gone.
  */
-int db_query(struct db *d, const char *sql, int nparams, const char *const *params,
-             PGresult **out);
+int db_query(struct db *d, const char *sql, int nparams, const char *const *params, PGresult **out);
 int db_exec(struct db *d, const char *sql); /* no parameters, no result */
 int db_begin(struct db *d);
 int db_commit(struct db *d);

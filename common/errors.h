@@ -38,7 +38,7 @@
     X(GD_EPG_CONFLICT, -62, "PostgreSQL constraint conflict")                                      \
     /* Input */                                                                                    \
     X(GD_EJSON, -80, "malformed JSON")                                                             \
-    X(GD_EMESSAGE, -81, "message does not match its schema")                                      \
+    X(GD_EMESSAGE, -81, "message does not match its schema")                                       \
     X(GD_EANSWERS, -82, "answers do not fit the survey")                                           \
     X(GD_ESURVEY, -83, "survey definition is invalid")                                             \
     /* Authentication */                                                                           \

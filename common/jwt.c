@@ -29,7 +29,8 @@
 /* A decoded segment is never longer than 3/4 of the whole token. */
 #define JWT_MAX_DECODED (JWT_MAX_TOKEN / 4 * 3 + 3)
 /* Numeric claims must be integers a double holds exactly (|x| <= 2^53). */
-#define JWT_MAX_NUMERIC 9007199254740992.0
+#define JWT_MAX_NUMERIC     9007199254740992.0
+#define JWT_MAX_NUMERIC_INT INT64_C(9007199254740992)
 
 static const char b64url_alphabet[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -454,8 +455,8 @@ int jwt_sign_hs256(const void *key, size_t key_len, const char *sub, int64_t iat
         return GD_EINVAL;
     if (sub == NULL || !sub_is_valid(sub))
         return GD_EINVAL;
-    if (!(iat >= -JWT_MAX_NUMERIC && iat <= JWT_MAX_NUMERIC) ||
-        !(exp >= -JWT_MAX_NUMERIC && exp <= JWT_MAX_NUMERIC))
+    if (iat < -JWT_MAX_NUMERIC_INT || iat > JWT_MAX_NUMERIC_INT || exp < -JWT_MAX_NUMERIC_INT ||
+        exp > JWT_MAX_NUMERIC_INT)
         return GD_EINVAL; /* jwt_verify would refuse them */
     if (!build_claims(claims, sizeof claims, sub, iat, exp, iss, aud))
         return GD_ETOOBIG;

@@ -86,10 +86,14 @@ void log_mask_text(const char *s, char *out, size_t cap)
     out[o] = '\0';
 }
 
+/* Room always kept free at the end of a line for '"', '}', '\n' and the NUL,
+ * so a cut never leaves half an escape or an unterminated JSON line. */
+#define LINE_RESERVE 8
+
 /* Append s to buf as a JSON string body (no quotes), escaping as needed. */
 static size_t json_escape_into(char *buf, size_t o, size_t cap, const char *s)
 {
-    for (; *s && o + 7 < cap; s++) {
+    for (; *s && o + 6 + LINE_RESERVE < cap; s++) {
         unsigned char c = (unsigned char)*s;
         if (c == '"' || c == '\\') {
             buf[o++] = '\\';
@@ -105,14 +109,11 @@ static size_t json_escape_into(char *buf, size_t o, size_t cap, const char *s)
 
 static size_t add_field(char *buf, size_t o, size_t cap, const char *key, const char *val)
 {
-    if (!val || o + 16 >= cap)
+    if (!val || o + strlen(key) + 4 + LINE_RESERVE >= cap)
         return o;
     o += (size_t)snprintf(buf + o, cap - o, ",\"%s\":\"", key);
-    if (o >= cap)
-        return cap - 1;
     o = json_escape_into(buf, o, cap, val);
-    if (o + 1 < cap)
-        buf[o++] = '"';
+    buf[o++] = '"'; /* within LINE_RESERVE */
     return o;
 }
 
@@ -126,20 +127,27 @@ void log_write(int level, const struct log_ctx *ctx, const char *fmt, ...)
     if (level < log_min_level || level < 0 || level > LOG_LVL_ERROR)
         return;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    int n = vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    if (n >= (int)sizeof(msg)) {
+        /* Cut: drop a trailing digit run, which may be a phone number too
+         * short now to be recognised and masked. */
+        size_t end = strlen(msg);
+        while (end > 0 && (isdigit((unsigned char)msg[end - 1]) || msg[end - 1] == '+'))
+            end--;
+        msg[end] = '\0';
+    }
     log_mask_text(msg, masked, sizeof(masked));
 
     clock_gettime(CLOCK_REALTIME, &now);
     gmtime_r(&now.tv_sec, &tm);
     strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-    size_t o = (size_t)snprintf(line, sizeof(line),
-                                "{\"ts\":\"%s.%03ldZ\",\"level\":\"%s\",\"service\":\"%s\",\"pid\":%d",
-                                ts, now.tv_nsec / 1000000, level_names[level], log_service,
-                                (int)getpid());
+    size_t o = (size_t)snprintf(
+        line, sizeof(line), "{\"ts\":\"%s.%03ldZ\",\"level\":\"%s\",\"service\":\"%s\",\"pid\":%d",
+        ts, now.tv_nsec / 1000000, level_names[level], log_service, (int)getpid());
     o = add_field(line, o, sizeof(line), "msg", masked);
     if (ctx) {
-        if (ctx->event_id > 0 && o + 40 < sizeof(line))
+        if (ctx->event_id > 0 && o + 40 + LINE_RESERVE < sizeof(line))
             o += (size_t)snprintf(line + o, sizeof(line) - o, ",\"event_id\":%lld", ctx->event_id);
         o = add_field(line, o, sizeof(line), "entry_id", ctx->entry_id);
         o = add_field(line, o, sizeof(line), "member_id", ctx->member_id);
@@ -154,9 +162,7 @@ void log_write(int level, const struct log_ctx *ctx, const char *fmt, ...)
             o = add_field(line, o, sizeof(line), "coupon", tmp);
         }
     }
-    if (o + 2 >= sizeof(line))
-        o = sizeof(line) - 3;
-    line[o++] = '}';
+    line[o++] = '}'; /* within LINE_RESERVE */
     line[o++] = '\n';
     ssize_t w = write(STDERR_FILENO, line, o);
     (void)w; /* nowhere to report a failing log sink */

@@ -22,8 +22,19 @@ int member_id_valid(const char *id)
     return n >= 1 && n <= MSG_MEMBER_MAX;
 }
 
-__attribute__((format(printf, 3, 4))) static int fail(char *why, size_t why_len,
-                                                      const char *fmt, ...)
+int phone_valid(const char *p)
+{
+    size_t n = 0;
+    if (*p == '+')
+        p++;
+    for (; *p; p++, n++)
+        if (*p < '0' || *p > '9')
+            return 0;
+    return n >= 6 && n <= 20;
+}
+
+__attribute__((format(printf, 3, 4))) static int fail(char *why, size_t why_len, const char *fmt,
+                                                      ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -106,8 +117,7 @@ int entry_msg_decode(const char *body, size_t len, struct entry_msg *m, char *wh
         goto out;
     }
     if (!member_id_valid(m->member_id)) {
-        rc = fail(why, why_len, "field \"%s\" has characters outside [A-Za-z0-9_.-]",
-                  "member_id");
+        rc = fail(why, why_len, "field \"%s\" has characters outside [A-Za-z0-9_.-]", "member_id");
         goto out;
     }
     const cJSON *answers = cJSON_GetObjectItemCaseSensitive(root, "answers");
@@ -131,14 +141,18 @@ void entry_msg_clear(struct entry_msg *m)
 int winner_msg_encode(const struct winner_msg *m, char **out, size_t *len)
 {
     size_t cap = 512;
+    /* Every field is from a checked alphabet, so no JSON escaping is needed;
+     * an empty phone (no member row) is allowed here and refused downstream. */
+    if (!member_id_valid(m->member_id) || (m->phone[0] && !phone_valid(m->phone)))
+        return GD_EINVAL;
     char *buf = malloc(cap);
     if (!buf)
         return GD_ENOMEM;
-    int n = snprintf(buf, cap,
-                     "{\"entry_id\":\"%s\",\"event_id\":%lld,\"member_id\":\"%s\",\"seq\":%ld,"
-                     "\"channel\":\"%s\",\"phone\":\"%s\",\"won_at\":\"%s\"}",
-                     m->entry_id, m->event_id, m->member_id, m->seq, m->channel, m->phone,
-                     m->won_at);
+    int n =
+        snprintf(buf, cap,
+                 "{\"entry_id\":\"%s\",\"event_id\":%lld,\"member_id\":\"%s\",\"seq\":%ld,"
+                 "\"channel\":\"%s\",\"phone\":\"%s\",\"won_at\":\"%s\"}",
+                 m->entry_id, m->event_id, m->member_id, m->seq, m->channel, m->phone, m->won_at);
     if (n < 0 || (size_t)n >= cap) {
         free(buf);
         return GD_ENOMEM;
@@ -148,8 +162,7 @@ int winner_msg_encode(const struct winner_msg *m, char **out, size_t *len)
     return GD_OK;
 }
 
-int winner_msg_decode(const char *body, size_t len, struct winner_msg *m, char *why,
-                      size_t why_len)
+int winner_msg_decode(const char *body, size_t len, struct winner_msg *m, char *why, size_t why_len)
 {
     int rc;
     long long seq = 0;
@@ -172,8 +185,9 @@ int winner_msg_decode(const char *body, size_t len, struct winner_msg *m, char *
     if (!uuid_valid(m->entry_id))
         rc = fail(why, why_len, "field \"%s\" is not a UUID", "entry_id");
     else if (!member_id_valid(m->member_id))
-        rc = fail(why, why_len, "field \"%s\" has characters outside [A-Za-z0-9_.-]",
-                  "member_id");
+        rc = fail(why, why_len, "field \"%s\" has characters outside [A-Za-z0-9_.-]", "member_id");
+    else if (!phone_valid(m->phone))
+        rc = fail(why, why_len, "field \"%s\" is not a phone number", "phone");
     else if (strcmp(m->channel, "kakao") != 0 && strcmp(m->channel, "sms") != 0)
         rc = fail(why, why_len, "field \"%s\" is neither \"kakao\" nor \"sms\"", "channel");
 out:

@@ -12,10 +12,10 @@
 #include "timeutil.h"
 #include "uuid.h"
 
-#define MSG_TYPE_ENTRY "entry.submitted.v1"
+#define MSG_TYPE_ENTRY  "entry.submitted.v1"
 #define MSG_TYPE_WINNER "winner.v1"
-#define MSG_MEMBER_MAX 64
-#define MSG_PHONE_MAX 24
+#define MSG_MEMBER_MAX  64
+#define MSG_PHONE_MAX   24
 
 /* entry.submitted.v1 */
 struct entry_msg {
@@ -39,6 +39,8 @@ struct winner_msg {
 
 /* 1 when id is 1..64 chars of [A-Za-z0-9_.-] (the JWT sub rule). */
 int member_id_valid(const char *id);
+/* 1 when p is an optional '+' and 6..20 digits. */
+int phone_valid(const char *p);
 
 /* Encode m; *out is malloc'd JSON (caller frees), *len its length. GD_ENOMEM on failure. */
 int entry_msg_encode(const struct entry_msg *m, char **out, size_t *len);

@@ -500,8 +500,8 @@ int rmq_qos(struct rmq_conn *c, int prefetch)
 
 int rmq_consume(struct rmq_conn *c, const char *queue, const char *consumer_tag)
 {
-    amqp_basic_consume(c->st, 1, amqp_cstring_bytes(queue), amqp_cstring_bytes(consumer_tag), 0,
-                       0, 0, amqp_empty_table);
+    amqp_basic_consume(c->st, 1, amqp_cstring_bytes(queue), amqp_cstring_bytes(consumer_tag), 0, 0,
+                       0, amqp_empty_table);
     return reply_err(c, amqp_get_rpc_reply(c->st), "basic.consume");
 }
 

@@ -23,12 +23,12 @@
 #include <amqp.h>
 
 struct rmq_opts {
-    const char *url;       /* amqp://user:pass@host:port[/vhost] */
-    const char *service;   /* "entry-api": connection_name is service@instance:pid */
-    const char *instance;  /* host or instance name */
-    const char *role;      /* optional suffix, e.g. "publish" / "consume" */
-    int heartbeat_s;       /* 0: off (publishers use TCP keepalive instead) */
-    int timeout_ms;        /* connect, login and every RPC */
+    const char *url;      /* amqp://user:pass@host:port[/vhost] */
+    const char *service;  /* "entry-api": connection_name is service@instance:pid */
+    const char *instance; /* host or instance name */
+    const char *role;     /* optional suffix, e.g. "publish" / "consume" */
+    int heartbeat_s;      /* 0: off (publishers use TCP keepalive instead) */
+    int timeout_ms;       /* connect, login and every RPC */
 };
 
 struct rmq_conn {
@@ -69,7 +69,7 @@ struct rmq_delivery {
     char routing_key[128];
     char exchange[64];
     char traceparent[64];
-    long long event_id; /* from x-event-id, 0 if absent */
+    long long event_id;  /* from x-event-id, 0 if absent */
     long delivery_count; /* quorum queues' x-delivery-count, 0 if absent */
 };
 

@@ -149,7 +149,7 @@ static const char *quote(const char *s, char *buf, size_t cap)
         if (lead && o + 8 >= cap)
             break;
         bool bad = *p < 0x20 || *p == 0x7F || *p == '"' || *p == '\\';
-        buf[o++] = bad ? '?' : (char)*p;
+        buf[o++] = bad ? (char)'?' : (char)*p;
     }
     buf[o] = '\0';
     return buf;

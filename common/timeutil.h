@@ -10,8 +10,8 @@
 
 #define TIME_RFC3339_LEN 32
 
-int64_t time_now_ms(void);      /* CLOCK_REALTIME */
-int64_t time_mono_ms(void);     /* CLOCK_MONOTONIC, for deadlines */
+int64_t time_now_ms(void);  /* CLOCK_REALTIME */
+int64_t time_mono_ms(void); /* CLOCK_MONOTONIC, for deadlines */
 
 /* "2026-11-25T12:00:00.000Z" into out (at least TIME_RFC3339_LEN bytes). */
 void time_format_ms(int64_t unix_ms, char *out);

@@ -8,16 +8,16 @@
 
 #include <stddef.h>
 
-#define EX_ENTRY "event.entry"
-#define EX_WINNER "event.winner"
-#define EX_DLX "event.dlx"
-#define Q_STOCK "stock.entries"
-#define Q_STOCK_DLQ "stock.entries.dlq"
-#define Q_KAKAO "notify.kakao"
-#define Q_SMS "notify.sms"
-#define Q_NOTIFY_DLQ "notify.dlq"
-#define DLK_STOCK "stock.entries" /* routing key of stock dead letters on event.dlx */
-#define DLK_NOTIFY "notify"       /* routing key of notify dead letters on event.dlx */
+#define EX_ENTRY        "event.entry"
+#define EX_WINNER       "event.winner"
+#define EX_DLX          "event.dlx"
+#define Q_STOCK         "stock.entries"
+#define Q_STOCK_DLQ     "stock.entries.dlq"
+#define Q_KAKAO         "notify.kakao"
+#define Q_SMS           "notify.sms"
+#define Q_NOTIFY_DLQ    "notify.dlq"
+#define DLK_STOCK       "stock.entries" /* routing key of stock dead letters on event.dlx */
+#define DLK_NOTIFY      "notify"        /* routing key of notify dead letters on event.dlx */
 #define RK_ENTRY_PREFIX "event.entry."
 
 struct topo_exchange {
@@ -28,14 +28,14 @@ struct topo_exchange {
 /* Queue arguments; 0/NULL members are not set. */
 struct topo_queue {
     const char *name;
-    const char *queue_type;    /* x-queue-type: "quorum" or "classic" */
-    const char *dlx;           /* x-dead-letter-exchange */
-    const char *dl_key;        /* x-dead-letter-routing-key */
-    const char *dl_strategy;   /* x-dead-letter-strategy */
-    const char *overflow;      /* x-overflow */
-    long long delivery_limit;  /* x-delivery-limit */
-    long long max_length;      /* x-max-length */
-    long long message_ttl;     /* x-message-ttl, ms */
+    const char *queue_type;   /* x-queue-type: "quorum" or "classic" */
+    const char *dlx;          /* x-dead-letter-exchange */
+    const char *dl_key;       /* x-dead-letter-routing-key */
+    const char *dl_strategy;  /* x-dead-letter-strategy */
+    const char *overflow;     /* x-overflow */
+    long long delivery_limit; /* x-delivery-limit */
+    long long max_length;     /* x-max-length */
+    long long message_ttl;    /* x-message-ttl, ms */
 };
 
 struct topo_binding {

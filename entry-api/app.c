@@ -45,8 +45,8 @@ static int setup_http(struct app *a)
     evhttp_set_max_body_size(a->http, 65536);
     evhttp_set_timeout(a->http, 10);
     evhttp_set_allowed_methods(a->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
-                                            EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
-                                            EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS);
+                                            EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH |
+                                            EVHTTP_REQ_OPTIONS);
     evhttp_set_default_content_type(a->http, "application/json");
     evhttp_set_gencb(a->http, routes_dispatch, a);
     if (!evhttp_bind_socket_with_handle(a->http, host, (uint16_t)port)) {

@@ -19,7 +19,7 @@ struct publisher;
 struct survey;
 
 #define APP_SURVEY_CACHE 64
-#define APP_MAX_BODY 8192 /* DESIGN §3: entry bodies are at most 8 KiB */
+#define APP_MAX_BODY     8192 /* DESIGN §3: entry bodies are at most 8 KiB */
 
 /* A parsed survey per event, kept briefly so each POST does not re-read it. */
 struct survey_slot {

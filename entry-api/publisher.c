@@ -94,8 +94,8 @@ static int connect_broker(struct publisher *p)
     struct rmq_opts o = {p->opts.amqp_url, "entry-api", p->opts.instance, "publish", 0, 3000};
     int rc = rmq_open_publisher(&p->conn, &o);
     if (rc != GD_OK) {
-        log_warn(&(struct log_ctx){.conn = p->conn.name}, "broker not usable: %s (%s)",
-                 p->conn.err, err_str(rc));
+        log_warn(&(struct log_ctx){.conn = p->conn.name}, "broker not usable: %s (%s)", p->conn.err,
+                 err_str(rc));
         p->next_attempt_ms = time_mono_ms() + backoff_next_ms(&p->bo);
         return rc;
     }
@@ -143,8 +143,9 @@ static void publish_incoming(struct publisher *p)
         if (rc == GD_OK && p->conn.blocked)
             rc = GD_EAMQP_BLOCKED; /* a publish now would stall until the alarm clears */
         if (rc == GD_OK) {
-            struct rmq_props props = {j->message_id, MSG_TYPE_ENTRY, "entry-api",
-                                      time_now_ms() / 1000, j->event_id, j->traceparent, NULL};
+            struct rmq_props props = {
+                j->message_id, MSG_TYPE_ENTRY, "entry-api", time_now_ms() / 1000,
+                j->event_id,   j->traceparent, NULL};
             rc = rmq_publish(&p->conn, EX_ENTRY, j->routing_key, 1, &props, j->body, j->len,
                              &j->tag);
         }

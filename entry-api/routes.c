@@ -114,8 +114,7 @@ static void req_finish(struct entry_req *er)
 /* W3C traceparent from the request, or a new one. */
 static void take_traceparent(struct evhttp_request *req, char *out, size_t cap)
 {
-    const char *tp =
-        evhttp_find_header(evhttp_request_get_input_headers(req), "traceparent");
+    const char *tp = evhttp_find_header(evhttp_request_get_input_headers(req), "traceparent");
     int ok = tp && strlen(tp) == 55 && tp[2] == '-' && tp[35] == '-' && tp[52] == '-';
     for (int i = 0; ok && i < 55; i++)
         ok = (i == 2 || i == 35 || i == 52) || isxdigit((unsigned char)tp[i]);
@@ -138,8 +137,7 @@ static void take_traceparent(struct evhttp_request *req, char *out, size_t cap)
 /* Verify the bearer token; 0 and the member id, or a GD_EAUTH_* code. */
 static int authenticate(struct app *a, struct evhttp_request *req, char *member, size_t cap)
 {
-    const char *h =
-        evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+    const char *h = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
     struct jwt_claims claims;
     if (!h)
         return GD_EAUTH_MISSING;
@@ -215,8 +213,7 @@ static void on_rollback(void *arg, int rc, redisReply *r)
 {
     struct entry_req *er = arg;
     if (rc != GD_OK)
-        log_warn(ER_LOG(er),
-                 "gate rollback failed (%s): the member's retry will republish it",
+        log_warn(ER_LOG(er), "gate rollback failed (%s): the member's retry will republish it",
                  err_str(rc));
     req_finish(er);
 }
@@ -318,8 +315,9 @@ static void on_gate(void *arg, int rc, redisReply *r)
                      "{\"entry_id\":\"%s\",\"event_id\":%lld,\"status\":\"%s\",\"seq\":%lld}", id,
                      er->event_id, st, n);
         else
-            snprintf(body, sizeof(body), "{\"entry_id\":\"%s\",\"event_id\":%lld,\"status\":\"%s\"}",
-                     id, er->event_id, st);
+            snprintf(body, sizeof(body),
+                     "{\"entry_id\":\"%s\",\"event_id\":%lld,\"status\":\"%s\"}", id, er->event_id,
+                     st);
         reply(a, er->req, ROUTE_ENTRY_POST, 200, "application/json", body);
     } else if (strcmp(st, "not_open") == 0) {
         a->m.gate_outcomes[GO_NOT_OPEN]++;
@@ -362,8 +360,8 @@ static void run_gate(struct entry_req *er)
     }
     snprintf(limit, sizeof(limit), "%ld", er->app->cfg->rate_limit);
     snprintf(window, sizeof(window), "%ld", er->app->cfg->rate_window_ms);
-    const char *argv[] = {k[0], k[1], k[2], k[3], k[4], k[5], k[6],
-                          er->member, er->entry_id, limit, window};
+    const char *argv[] = {k[0], k[1],       k[2],         k[3],  k[4],  k[5],
+                          k[6], er->member, er->entry_id, limit, window};
     gate_script(er->app->gate, SCRIPT_GATE, 7, 11, argv, on_gate, er);
 }
 
@@ -419,8 +417,7 @@ static void on_survey(void *arg, int rc, redisReply *r)
         return;
     }
     if (survey_parse(r->str, r->len, &s, err, sizeof(err)) != GD_OK) {
-        log_error(&(struct log_ctx){.event_id = er->event_id}, "armed survey is invalid: %s",
-                  err);
+        log_error(&(struct log_ctx){.event_id = er->event_id}, "armed survey is invalid: %s", err);
         reply_unavailable(er->app, er->req, ROUTE_ENTRY_POST, "event misconfigured");
         req_finish(er);
         return;
@@ -529,9 +526,9 @@ static void on_entry_status(void *arg, int rc, redisReply *r)
                       "this member has not entered this event", NULL);
     } else {
         long long seq = r->element[2]->integer;
-        int n = snprintf(body, sizeof(body),
-                         "{\"entry_id\":\"%s\",\"event_id\":%lld,\"status\":\"%s\"",
-                         r->element[0]->str, er->event_id, r->element[1]->str);
+        int n =
+            snprintf(body, sizeof(body), "{\"entry_id\":\"%s\",\"event_id\":%lld,\"status\":\"%s\"",
+                     r->element[0]->str, er->event_id, r->element[1]->str);
         if (seq > 0)
             n += snprintf(body + n, sizeof(body) - (size_t)n, ",\"seq\":%lld", seq);
         snprintf(body + n, sizeof(body) - (size_t)n, "}");
@@ -593,10 +590,9 @@ static void get_metrics(struct app *a, struct evhttp_request *req)
 {
     static const char *const routes[ROUTE_N] = {"entry_post", "entry_me", "event", "health",
                                                 "other"};
-    static const char *const outcomes[] = {"accepted",     "pending",      "decided",
-                                           "not_open",     "rate_limited", "not_eligible",
-                                           "sold_out",     "closed",       "not_found",
-                                           "error"};
+    static const char *const outcomes[] = {"accepted",     "pending",      "decided",  "not_open",
+                                           "rate_limited", "not_eligible", "sold_out", "closed",
+                                           "not_found",    "error"};
     struct evbuffer *b = evbuffer_new();
     if (!b) {
         reply_unavailable(a, req, ROUTE_HEALTH, "out of memory");
@@ -606,8 +602,9 @@ static void get_metrics(struct app *a, struct evhttp_request *req)
                            "status class.\n# TYPE giftdrop_http_responses_total counter\n");
     for (int r = 0; r < ROUTE_N; r++)
         for (int c = 1; c <= 5; c++)
-            evbuffer_add_printf(b, "giftdrop_http_responses_total{route=\"%s\",class=\"%dxx\"} %" PRIu64 "\n",
-                                routes[r], c, a->m.responses[r][c]);
+            evbuffer_add_printf(
+                b, "giftdrop_http_responses_total{route=\"%s\",class=\"%dxx\"} %" PRIu64 "\n",
+                routes[r], c, a->m.responses[r][c]);
     evbuffer_add_printf(b, "# HELP giftdrop_gate_outcomes_total Gate script outcomes.\n"
                            "# TYPE giftdrop_gate_outcomes_total counter\n");
     for (size_t i = 0; i < sizeof(outcomes) / sizeof(outcomes[0]); i++)

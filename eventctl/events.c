@@ -41,8 +41,7 @@ long long ctl_event_id(const char *s)
     errno = 0;
     long long v = s ? strtoll(s, &end, 10) : 0;
     if (!s || errno || *end || v < 1) {
-        fprintf(stderr, "eventctl: \"%s\" is not an event id (a positive integer)\n",
-                s ? s : "");
+        fprintf(stderr, "eventctl: \"%s\" is not an event id (a positive integer)\n", s ? s : "");
         return -1;
     }
     return v;
@@ -176,7 +175,8 @@ int verb_seed(struct ctl *c, int argc, char **argv)
         return 2;
     for (int i = 1; i < argc; i += 2) {
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(argv[i], "--members") == 0 && !ctl_long_arg("--members", v, 1, 10000000, &members))
+        if (strcmp(argv[i], "--members") == 0 &&
+            !ctl_long_arg("--members", v, 1, 10000000, &members))
             continue;
         if (strcmp(argv[i], "--first") == 0 && !ctl_long_arg("--first", v, 1, 1000000000, &first))
             continue;
@@ -238,8 +238,8 @@ int verb_seed(struct ctl *c, int argc, char **argv)
         db_rollback(&c->db);
         return 1;
     }
-    printf("seeded event %lld: members %s%ld..%s%ld, purchases, coupon pool\n", ev, prefix,
-           first, prefix, first + members - 1);
+    printf("seeded event %lld: members %s%ld..%s%ld, purchases, coupon pool\n", ev, prefix, first,
+           prefix, first + members - 1);
     return 0;
 }
 
@@ -256,8 +256,8 @@ int verb_token(struct ctl *c, int argc, char **argv)
     int64_t now = time_now_ms() / 1000;
     const char *iss = c->cfg->jwt_issuer[0] ? c->cfg->jwt_issuer : NULL;
     const char *aud = c->cfg->jwt_audience[0] ? c->cfg->jwt_audience : NULL;
-    if (jwt_sign_hs256(c->cfg->jwt_secret, strlen(c->cfg->jwt_secret), argv[0], now, now + ttl,
-                       iss, aud, tok, sizeof(tok)) < 0) {
+    if (jwt_sign_hs256(c->cfg->jwt_secret, strlen(c->cfg->jwt_secret), argv[0], now, now + ttl, iss,
+                       aud, tok, sizeof(tok)) < 0) {
         fprintf(stderr, "eventctl token: \"%s\" is not a member id ([A-Za-z0-9_.-], 1-64)\n",
                 argv[0]);
         return 2;

@@ -15,13 +15,16 @@ static const struct {
     const char *usage;
 } verbs[] = {
     {"create", verb_create, "create FILE.json           create an event, print its id"},
-    {"seed", verb_seed, "seed EVENT --members N [--first K] [--prefix m-] [--kakao-percent P]\n"
-                        "                             demo members, purchases and coupon codes"},
-    {"arm", verb_arm, "arm EVENT                  load the event into Redis (stock, eligible,"
-                      " survey, window)"},
+    {"seed", verb_seed,
+     "seed EVENT --members N [--first K] [--prefix m-] [--kakao-percent P]\n"
+     "                             demo members, purchases and coupon codes"},
+    {"arm", verb_arm,
+     "arm EVENT                  load the event into Redis (stock, eligible,"
+     " survey, window)"},
     {"status", verb_status, "status EVENT [--json]      stock, entries, winners, sends"},
-    {"reconcile", verb_reconcile, "reconcile EVENT [--json]   check every invariant, exit 1 on"
-                                  " a violation"},
+    {"reconcile", verb_reconcile,
+     "reconcile EVENT [--json]   check every invariant, exit 1 on"
+     " a violation"},
     {"close", verb_close, "close EVENT                close the event now"},
     {"token", verb_token, "token MEMBER [--ttl S]     mint a member token (tests, demos)"},
 };

@@ -80,12 +80,24 @@ static int load_counts(struct ctl *c, long long ev, struct counts *k)
         PQclear(res);
         return 1;
     }
-    long *dst[] = {&k->winnable,         &k->released,         &k->safety,
-                   NULL,                 &k->pg_entries,       &k->pg_won,
-                   &k->pg_lost,          &k->dup_seq,          &k->coupons_total,
-                   &k->coupons_assigned, &k->coupons_free,     &k->safety_assigned,
-                   &k->members_two_coupons, &k->sent,          &k->failed,
-                   &k->sending,          &k->winners_without_coupon, &k->winners_not_sent,
+    long *dst[] = {&k->winnable,
+                   &k->released,
+                   &k->safety,
+                   NULL,
+                   &k->pg_entries,
+                   &k->pg_won,
+                   &k->pg_lost,
+                   &k->dup_seq,
+                   &k->coupons_total,
+                   &k->coupons_assigned,
+                   &k->coupons_free,
+                   &k->safety_assigned,
+                   &k->members_two_coupons,
+                   &k->sent,
+                   &k->failed,
+                   &k->sending,
+                   &k->winners_without_coupon,
+                   &k->winners_not_sent,
                    &k->sent_not_winner};
     for (int i = 0; i < (int)(sizeof(dst) / sizeof(dst[0])); i++)
         if (dst[i])
@@ -153,8 +165,8 @@ int verb_status(struct ctl *c, int argc, char **argv)
     printf("  %-22s %ld\n", "entries accepted", k.redis_entries);
     printf("  %-22s %ld (won %ld, lost %ld)\n", "entries decided", k.pg_entries, k.pg_won,
            k.pg_lost);
-    printf("  %-22s %ld of %ld (%ld free, %ld held back)\n", "coupons assigned",
-           k.coupons_assigned, k.coupons_total, k.coupons_free, k.safety - k.safety_assigned);
+    printf("  %-22s %ld of %ld (%ld free, %ld held back)\n", "coupons assigned", k.coupons_assigned,
+           k.coupons_total, k.coupons_free, k.safety - k.safety_assigned);
     printf("  %-22s sent %ld, failed %ld, in progress %ld\n", "notifications", k.sent, k.failed,
            k.sending);
     return 0;
@@ -182,7 +194,8 @@ int verb_reconcile(struct ctl *c, int argc, char **argv)
          "PostgreSQL winners <= winnable"},
         {"oversold_redis", k.redis_winners > k.winnable ? k.redis_winners - k.winnable : 0,
          k.redis_winners <= k.winnable, "Redis winners <= winnable"},
-        {"coupons_over_winnable", k.coupons_assigned > k.winnable ? k.coupons_assigned - k.winnable : 0,
+        {"coupons_over_winnable",
+         k.coupons_assigned > k.winnable ? k.coupons_assigned - k.winnable : 0,
          k.coupons_assigned <= k.winnable, "coupons handed out <= winnable"},
         {"safety_codes_used", k.safety_assigned, k.safety_assigned <= k.released,
          "held-back codes handed out <= released"},

@@ -77,8 +77,9 @@ int verb_arm(struct ctl *c, int argc, char **argv)
         return 1;
     }
     if (strcmp(PQgetvalue(res, 0, 8), "draft") != 0) {
-        fprintf(stderr, "eventctl arm: event %lld is %s, not draft (a Redis loss is healed by"
-                        " rearm)\n",
+        fprintf(stderr,
+                "eventctl arm: event %lld is %s, not draft (a Redis loss is healed by"
+                " rearm)\n",
                 ev, PQgetvalue(res, 0, 8));
         PQclear(res);
         return 1;
@@ -96,12 +97,15 @@ int verb_arm(struct ctl *c, int argc, char **argv)
     int rc = cmd(c, 9, del) || load_eligible(c, ev, PQgetvalue(res, 0, 1), &eligible);
     const char *survey[] = {"SET", k[1], PQgetvalue(res, 0, 7)};
     const char *stock[] = {"SET", k[2], winnable};
-    const char *meta[] = {"HSET",         k[0],          "title",   PQgetvalue(res, 0, 0),
-                          "opens_at",     PQgetvalue(res, 0, 2),    "closes_at",
-                          PQgetvalue(res, 0, 3),         "opens_at_ms", PQgetvalue(res, 0, 4),
-                          "closes_at_ms", PQgetvalue(res, 0, 5),    "state",
-                          "armed",        "winnable",    winnable,  "product_id",
-                          PQgetvalue(res, 0, 1)};
+    const char *meta[] = {"HSET",         k[0],
+                          "title",        PQgetvalue(res, 0, 0),
+                          "opens_at",     PQgetvalue(res, 0, 2),
+                          "closes_at",    PQgetvalue(res, 0, 3),
+                          "opens_at_ms",  PQgetvalue(res, 0, 4),
+                          "closes_at_ms", PQgetvalue(res, 0, 5),
+                          "state",        "armed",
+                          "winnable",     winnable,
+                          "product_id",   PQgetvalue(res, 0, 1)};
     rc = rc || cmd(c, 3, survey) || cmd(c, 3, stock) || cmd(c, 18, meta);
     /* The event's keys outlive closes_at by the retention period (DESIGN §5). */
     for (int i = 0; i < 8 && !rc; i++) {
@@ -135,8 +139,9 @@ int verb_close(struct ctl *c, int argc, char **argv)
     rds_key(chan, sizeof(chan), ev, "state");
     const char *p[] = {evs};
     PGresult *res = NULL;
-    if (db_query(&c->db, "UPDATE events SET state = 'closed' WHERE event_id = $1 RETURNING 1", 1,
-                 p, &res) != GD_OK || PQntuples(res) != 1) {
+    if (db_query(&c->db, "UPDATE events SET state = 'closed' WHERE event_id = $1 RETURNING 1", 1, p,
+                 &res) != GD_OK ||
+        PQntuples(res) != 1) {
         fprintf(stderr, "eventctl close: no event %lld %s\n", ev, c->db.err);
         PQclear(res);
         return 1;

@@ -12,8 +12,8 @@ static int assign_coupon(struct db *d, const char *ev, const char *member, char 
     PGresult *res = NULL;
     const char *p[] = {ev, member};
     /* A code already held by this member (an earlier attempt) wins. */
-    int rc = db_query(d, "SELECT code FROM coupons WHERE event_id = $1 AND member_id = $2", 2, p,
-                      &res);
+    int rc =
+        db_query(d, "SELECT code FROM coupons WHERE event_id = $1 AND member_id = $2", 2, p, &res);
     if (rc == GD_OK && PQntuples(res) == 0) {
         PQclear(res);
         res = NULL;

@@ -160,8 +160,7 @@ void provider_send(struct provider *p, const char *channel, const char *phone, c
     free(body);
     if (status == 200) {
         parse_send(p->resp->buf, out);
-    } else if (status == 0 || status >= 500 || status == 429 || status == 401 ||
-               status == 403) {
+    } else if (status == 0 || status >= 500 || status == 429 || status == 401 || status == 403) {
         /* Transport failures, provider trouble and our own credentials
          * (an operator fixes them) are retried; nothing is burned. */
         out->status = SEND_TRANSIENT;
@@ -169,8 +168,7 @@ void provider_send(struct provider *p, const char *channel, const char *phone, c
             snprintf(out->error, sizeof(out->error), "provider answered HTTP %ld", status);
     } else {
         out->status = SEND_PERMANENT;
-        snprintf(out->error, sizeof(out->error), "provider refused the request: HTTP %ld",
-                 status);
+        snprintf(out->error, sizeof(out->error), "provider refused the request: HTTP %ld", status);
     }
 }
 

@@ -52,8 +52,7 @@ static int ensure_connected(struct notifier *nf)
     if (nf->publish.broken)
         rmq_close(&nf->publish);
     if (!nf->publish.open) {
-        struct rmq_opts o = {cfg->amqp_url, "notifier-consumer", cfg->instance, "publish", 0,
-                             5000};
+        struct rmq_opts o = {cfg->amqp_url, "notifier-consumer", cfg->instance, "publish", 0, 5000};
         if ((rc = rmq_open_publisher(&nf->publish, &o)) != GD_OK) {
             log_warn(NULL, "broker (publish) not usable: %s", nf->publish.err);
             return rc;
@@ -69,8 +68,8 @@ static int ensure_connected(struct notifier *nf)
     }
     if (!nf->consume.open) {
         const char *q[] = {Q_KAKAO, Q_SMS};
-        struct rmq_opts o = {cfg->amqp_url, "notifier-consumer", cfg->instance, "consume",
-                             (int)cfg->amqp_heartbeat_s, 5000};
+        struct rmq_opts o = {cfg->amqp_url, "notifier-consumer",        cfg->instance,
+                             "consume",     (int)cfg->amqp_heartbeat_s, 5000};
         if ((rc = rmq_open_consumer(&nf->consume, &o, (int)cfg->amqp_prefetch, q, 2)) != GD_OK) {
             log_warn(NULL, "broker (consume) not usable: %s", nf->consume.err);
             return rc;
@@ -97,8 +96,13 @@ static void mark_notified(struct notifier *nf, const struct winner_msg *w, const
 /* Dead-letter a delivery to notify.dlq with a reason, confirmed. */
 static int dead_letter(struct notifier *nf, const struct rmq_delivery *d, const char *why)
 {
-    struct rmq_props p = {d->message_id[0] ? d->message_id : NULL, "dead-letter",
-                          "notifier-consumer", 0, d->event_id, d->traceparent, why};
+    struct rmq_props p = {d->message_id[0] ? d->message_id : NULL,
+                          "dead-letter",
+                          "notifier-consumer",
+                          0,
+                          d->event_id,
+                          d->traceparent,
+                          why};
     int rc = rmq_publish(&nf->publish, EX_DLX, DLK_NOTIFY, 1, &p, d->body, d->len, NULL);
     return rc == GD_OK ? rmq_wait_confirms(&nf->publish, 5000) : rc;
 }
@@ -147,9 +151,10 @@ static int notify_one(struct notifier *nf, struct rmq_delivery *d)
         mark_notified(nf, &w, "sent");
         nf->sent++;
         backoff_reset(&nf->retry);
-        log_debug(&(struct log_ctx){.event_id = w.event_id, .entry_id = w.entry_id,
-                                    .phone = w.phone, .coupon = coupon},
-                  "coupon sent");
+        log_debug(
+            &(struct log_ctx){
+                .event_id = w.event_id, .entry_id = w.entry_id, .phone = w.phone, .coupon = coupon},
+            "coupon sent");
         return rmq_ack(&nf->consume, d->tag, 0);
     case SEND_PERMANENT:
         if ((rc = ledger_finish(&nf->db, &w, "failed", res.endpoint, NULL, res.error)) != GD_OK)

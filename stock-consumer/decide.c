@@ -124,8 +124,8 @@ static int lookup_winners(struct decider *dc, struct decide_item *items, int n)
     PGresult *res = NULL;
     const char *params[] = {ids.p};
     rc = db_query(&dc->replica,
-                  "SELECT member_id, phone, kakao_opt_in FROM members WHERE member_id = ANY($1)",
-                  1, params, &res);
+                  "SELECT member_id, phone, kakao_opt_in FROM members WHERE member_id = ANY($1)", 1,
+                  params, &res);
     free(ids.p);
     if (rc != GD_OK)
         return rc;
@@ -136,14 +136,16 @@ static int lookup_winners(struct decider *dc, struct decide_item *items, int n)
         snprintf(it->channel, sizeof(it->channel), "sms");
         for (int r = 0; r < PQntuples(res); r++) {
             if (strcmp(PQgetvalue(res, r, 0), it->m.member_id) == 0) {
-                snprintf(it->phone, sizeof(it->phone), "%s", PQgetvalue(res, r, 1));
+                if (phone_valid(PQgetvalue(res, r, 1)))
+                    snprintf(it->phone, sizeof(it->phone), "%s", PQgetvalue(res, r, 1));
                 if (PQgetvalue(res, r, 2)[0] == 't')
                     snprintf(it->channel, sizeof(it->channel), "kakao");
                 break;
             }
         }
         if (!it->phone[0])
-            log_error(ITEM_LOG(it), "winner has no member row: the notifier will refuse it");
+            log_error(ITEM_LOG(it), "winner has no member row or no valid phone: the notifier "
+                                    "will dead-letter it");
     }
     PQclear(res);
     return GD_OK;
@@ -202,9 +204,13 @@ static int publish_results(struct decider *dc, struct decide_item *items, int n)
         struct decide_item *it = &items[i];
         int rc = GD_OK;
         if (it->poison) {
-            struct rmq_props p = {it->d.message_id[0] ? it->d.message_id : NULL, "poison",
-                                  "stock-consumer", time_now_ms() / 1000, it->d.event_id,
-                                  it->d.traceparent, it->why};
+            struct rmq_props p = {it->d.message_id[0] ? it->d.message_id : NULL,
+                                  "poison",
+                                  "stock-consumer",
+                                  time_now_ms() / 1000,
+                                  it->d.event_id,
+                                  it->d.traceparent,
+                                  it->why};
             rc = rmq_publish(&dc->publish, EX_DLX, DLK_STOCK, 1, &p, it->d.body, it->d.len, NULL);
         } else if (it->won) {
             struct winner_msg w;
@@ -218,10 +224,14 @@ static int publish_results(struct decider *dc, struct decide_item *items, int n)
             memcpy(w.channel, it->channel, sizeof(w.channel));
             memcpy(w.phone, it->phone, sizeof(w.phone));
             memcpy(w.won_at, won_at, sizeof(w.won_at));
-            if (winner_msg_encode(&w, &body, &len) != GD_OK)
-                return GD_ENOMEM;
-            struct rmq_props p = {it->m.entry_id, MSG_TYPE_WINNER, "stock-consumer",
-                                  time_now_ms() / 1000, it->m.event_id, it->d.traceparent,
+            if ((rc = winner_msg_encode(&w, &body, &len)) != GD_OK)
+                return rc;
+            struct rmq_props p = {it->m.entry_id,
+                                  MSG_TYPE_WINNER,
+                                  "stock-consumer",
+                                  time_now_ms() / 1000,
+                                  it->m.event_id,
+                                  it->d.traceparent,
                                   NULL};
             rc = rmq_publish(&dc->publish, EX_WINNER, it->channel, 1, &p, body, len, NULL);
             free(body);
@@ -256,9 +266,9 @@ int decide_batch(struct decider *dc, struct decide_item *items, int n)
         struct decide_item *it = &items[i];
         if (it->poison) {
             dc->poisoned++;
-            log_warn(&(struct log_ctx){.entry_id = it->d.message_id,
-                                       .traceparent = it->d.traceparent},
-                     "poison entry dead-lettered: %s", it->why);
+            log_warn(
+                &(struct log_ctx){.entry_id = it->d.message_id, .traceparent = it->d.traceparent},
+                "poison entry dead-lettered: %s", it->why);
         } else {
             dc->decided++;
             it->won ? dc->won++ : dc->lost++;

@@ -53,10 +53,9 @@ static int ensure_connected(struct decider *dc)
     /* Consume last: no delivery is taken before everything it needs is up. */
     if (!dc->consume.open) {
         const char *q[] = {Q_STOCK};
-        struct rmq_opts o = {cfg->amqp_url, "stock-consumer", cfg->instance, "consume",
-                             (int)cfg->amqp_heartbeat_s, 5000};
-        if ((rc = rmq_open_consumer(&dc->consume, &o, (int)cfg->amqp_prefetch, q, 1)) !=
-            GD_OK) {
+        struct rmq_opts o = {cfg->amqp_url, "stock-consumer",           cfg->instance,
+                             "consume",     (int)cfg->amqp_heartbeat_s, 5000};
+        if ((rc = rmq_open_consumer(&dc->consume, &o, (int)cfg->amqp_prefetch, q, 1)) != GD_OK) {
             log_warn(NULL, "broker (consume) not usable: %s", dc->consume.err);
             return rc;
         }

@@ -17,8 +17,8 @@ export LOG_LEVEL=${LOG_LEVEL:-info}
 T_NAME=$(basename "$0" .sh)
 T_DIR=$(mktemp -d "/tmp/gd-$T_NAME.XXXXXX")
 T_PIDS=()
-T_API_PORT=${T_API_PORT:-18080}
-T_PROVIDER_PORT=${T_PROVIDER_PORT:-19090}
+T_API_PORT=${T_API_PORT:-28080}
+T_PROVIDER_PORT=${T_PROVIDER_PORT:-29090}
 T_API="http://127.0.0.1:$T_API_PORT"
 T_PROVIDER="http://127.0.0.1:$T_PROVIDER_PORT"
 T_FAILS=0
@@ -34,13 +34,13 @@ BIN_LOADGEN=$GD_BUILD_DIR/tests/loadgen/gd-loadgen
 log() { printf '[%s %s] %s\n' "$T_NAME" "$(date +%H:%M:%S)" "$*"; }
 
 cleanup() {
-  local pid
+  local rc=$? pid
   for pid in "${T_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${T_PIDS[@]}"; do
     for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$pid" 2>/dev/null || true
   done
-  if [ "$T_FAILS" -ne 0 ]; then
+  if [ "$rc" -ne 0 ] || [ "$T_FAILS" -ne 0 ]; then
     log "logs kept in $T_DIR"
     tail -n 15 "$T_DIR"/*.log 2>/dev/null || true
   else

@@ -31,13 +31,14 @@ expect "no token" "$(http_status POST "/v1/events/$EV/entries" "" '{"answers":{"
 expect "bad JSON" "$(http_status POST "/v1/events/$EV/entries" "$TOKEN" '{"answers":')" 400
 expect "unknown event" "$(http_status GET "/v1/events/999999999")" 404
 
-# The opening spike: everyone released at the opening instant, twice each.
+# Members without a qualifying purchase, at the opening (before any sell-out).
+"$BIN_LOADGEN" --url "$T_API" --event "$EV" --members $OUTSIDERS --prefix "out$$-" \
+  --concurrency 16 --start-at-ms "$OPENS" --secret "$JWT_SECRET" --quiet >"$T_DIR/outsiders.json"
+# The opening spike: everyone released at once, twice each.
 "$BIN_LOADGEN" --url "$T_API" --event "$EV" --members $MEMBERS --prefix "$PREFIX" --repeat 2 \
-  --concurrency 64 --start-at-ms "$OPENS" --secret "$JWT_SECRET" --answers '{"q1":"yes"}' \
+  --concurrency 64 --secret "$JWT_SECRET" --answers '{"q1":"yes"}' \
   --out "$T_DIR/responses.txt" --quiet >"$T_DIR/summary.json"
 log "loadgen: $(cat "$T_DIR/summary.json")"
-"$BIN_LOADGEN" --url "$T_API" --event "$EV" --members $OUTSIDERS --prefix "out$$-" \
-  --concurrency 16 --secret "$JWT_SECRET" --quiet >"$T_DIR/outsiders.json"
 expect "ineligible members refused with 403" "$(jq '.by_status["403"] // 0' "$T_DIR/outsiders.json")" $OUTSIDERS
 expect "client errors" "$(jq '.errors' "$T_DIR/summary.json")" 0
 expect "5xx answers" "$(awk '$2 >= 500' "$T_DIR/responses.txt" | wc -l)" 0

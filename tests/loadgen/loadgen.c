@@ -798,7 +798,7 @@ struct lg_run {
     double interval_us;    /* open loop: time between scheduled sends */
     int64_t t0_us;         /* the start instant, monotonic */
     int64_t start_unix_ms;
-    int64_t last_progress;
+    int64_t last_progress, last_progress_us; /* completed count and time at the last line */
     int stopping, interrupted, dispatching;
     int warm_pending, warm_ok, warm_fail;
     int64_t warm_err[LG_ERR_COUNT];
@@ -843,6 +843,8 @@ static void conn_renew_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct lg_conn *c = arg;
     struct lg_run *r = c->run;
+    (void)fd;
+    (void)what;
 
     evhttp_connection_free(c->evcon);
     c->evcon = NULL;
@@ -879,14 +881,14 @@ static void conn_send(struct lg_conn *c, const char *path, const char *auth)
         }
     }
     c->req = req;
-    c->err = req ? -1 : LG_ERR_IO;
+    c->err = -1;
     evtimer_add(c->deadline, &deadline);
-    /* On -1 libevent may or may not have freed req (only out of memory gets
-     * there); leaking it is the safe side. */
-    if (req && evhttp_make_request(c->evcon, req, type, path) != 0)
+    /* On -1 (out of memory, in practice) libevent did not call us back and
+     * may or may not have freed req: leaking it is the safe side. */
+    if (!req || evhttp_make_request(c->evcon, req, type, path) != 0) {
         c->err = LG_ERR_IO;
-    if (c->err == LG_ERR_IO)
         conn_done_cb(NULL, c);
+    }
 }
 
 static void write_out_line(struct lg_run *r, int64_t item, int status, int64_t lat_us,
@@ -1054,6 +1056,8 @@ static void conn_deadline_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct lg_conn *c = arg;
     struct evhttp_request *req = c->req;
+    (void)fd;
+    (void)what;
 
     if (!req)
         return;
@@ -1103,12 +1107,17 @@ static void run_dispatch(struct lg_run *r)
 
 static void sched_cb(evutil_socket_t fd, short what, void *arg)
 {
+    (void)fd;
+    (void)what;
     run_dispatch(arg);
 }
 
 static void stop_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct lg_run *r = arg;
+    (void)fd;
+    (void)what;
+
     r->stopping = 1;
     run_check_done(r);
 }
@@ -1116,14 +1125,18 @@ static void stop_cb(evutil_socket_t fd, short what, void *arg)
 static void progress_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct lg_run *r = arg;
-    double t = (double)(mono_us() - r->t0_us) / 1e6;
+    int64_t now = mono_us();
+    double since = (double)(now - r->last_progress_us) / 1e6;
+    (void)fd;
+    (void)what;
 
     say_note(r->opt,
              "%5.1fs sent=%" PRId64 " completed=%" PRId64 " errors=%" PRId64 " in_flight=%" PRId64
-             " last_1s=%" PRId64 "/s",
-             t, r->st.sent, r->st.completed, r->st.errors, r->inflight,
-             r->st.completed - r->last_progress);
+             " answers/s=%.0f",
+             (double)(now - r->t0_us) / 1e6, r->st.sent, r->st.completed, r->st.errors, r->inflight,
+             since > 0 ? (double)(r->st.completed - r->last_progress) / since : 0);
     r->last_progress = r->st.completed;
+    r->last_progress_us = now;
 }
 
 /* The start instant has come (t0_us already set). */
@@ -1131,6 +1144,8 @@ static void start_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct lg_run *r = arg;
     int64_t now = mono_us();
+    (void)fd;
+    (void)what;
 
     if (now < r->t0_us) { /* woke early: sleep the rest */
         struct timeval tv = tv_us(r->t0_us - now);
@@ -1138,6 +1153,9 @@ static void start_cb(evutil_socket_t fd, short what, void *arg)
         return;
     }
     r->phase = LG_RUNNING;
+    r->last_progress_us = r->t0_us;
+    if (r->opt->start_at_ms && now - r->t0_us > 1000)
+        say_note(r->opt, "started %.3f ms after the start instant", (double)(now - r->t0_us) / 1e3);
     if (!r->opt->quiet) {
         struct timeval sec = {1, 0};
         evtimer_add(r->progress_timer, &sec);
@@ -1197,6 +1215,8 @@ static void warm_finished(struct lg_run *r)
 static void warm_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct lg_run *r = arg;
+    (void)fd;
+    (void)what;
 
     say_note(r->opt, "warming up %d connections (GET %s)", r->nconns, r->tgt->warmup_path);
     r->warm_pending = r->nconns;
@@ -1213,6 +1233,8 @@ static void warm_cb(evutil_socket_t fd, short what, void *arg)
 static void signal_cb(evutil_socket_t sig, short what, void *arg)
 {
     struct lg_run *r = arg;
+    (void)sig;
+    (void)what;
 
     if (r->interrupted++) {
         event_base_loopbreak(r->base);
@@ -1259,7 +1281,8 @@ static struct event_base *base_new(void)
     if (cfg) {
         /* timerfd-backed timers: the open-loop timetable needs better than 1 ms */
         event_config_set_flag(cfg, EVENT_BASE_FLAG_NOLOCK | EVENT_BASE_FLAG_PRECISE_TIMER |
-                                       EVENT_BASE_FLAG_NO_CACHE_TIME | EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+                                       EVENT_BASE_FLAG_NO_CACHE_TIME |
+                                       EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
         base = event_base_new_with_config(cfg);
         event_config_free(cfg);
     }
@@ -1375,7 +1398,10 @@ static void add_ms_or_null(cJSON *obj, const char *name, int64_t us)
         cJSON_AddNumberToObject(obj, name, (double)us / 1000.0);
 }
 
-/* The summary as one line of JSON; caller frees with cJSON_free. */
+static void summary_extras(const struct lg_run *r, cJSON *root);
+
+/* The summary as one line of JSON (cJSON escapes every key and value);
+ * caller frees with cJSON_free.  NULL when out of memory. */
 static char *summary_json(struct lg_run *r)
 {
     struct lg_stats *st = &r->st;
@@ -1404,11 +1430,22 @@ static char *summary_json(struct lg_run *r)
     cJSON_AddItemToObject(root, "latency_ms", summary_latency(st));
     add_ms_or_null(root, "first_202_ms", st->first_202_us);
     add_ms_or_null(root, "last_202_ms", st->last_202_us);
+    summary_extras(r, root);
+    char *txt = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    return txt;
+}
 
-    /* Beyond the minimum: what the reader needs to trust the numbers. */
+/* Beyond the required fields: what a reader needs to trust the numbers. */
+static void summary_extras(const struct lg_run *r, cJSON *root)
+{
+    const struct lg_stats *st = &r->st;
+
     cJSON_AddStringToObject(root, "mode", r->open_loop ? "open" : "closed");
     cJSON_AddNumberToObject(root, "planned", (double)r->planned);
     cJSON_AddNumberToObject(root, "not_sent", (double)(r->planned - st->sent));
+    /* in flight when a second Ctrl-C cut the run: neither answered nor failed */
+    cJSON_AddNumberToObject(root, "abandoned", (double)r->inflight);
     cJSON *errs = cJSON_AddObjectToObject(root, "by_error");
     for (int k = 0; k < LG_ERR_COUNT; k++)
         if (st->by_error[k])
@@ -1421,9 +1458,6 @@ static char *summary_json(struct lg_run *r)
     }
     cJSON_AddNumberToObject(root, "start_unix_ms", (double)r->start_unix_ms);
     cJSON_AddBoolToObject(root, "interrupted", r->interrupted > 0);
-    char *txt = cJSON_PrintUnformatted(root);
-    cJSON_Delete(root);
-    return txt;
 }
 
 /* Print the summary, write --json; returns the exit status. */
@@ -1499,11 +1533,13 @@ static int prepare(struct lg_run *r, struct lg_target *t, struct lg_tokens *tok,
         return LG_EXIT_NOSTART;
     if (r->out)
         setvbuf(r->out, NULL, _IOFBF, 1 << 20);
-    say_note(o, "minting %" PRId64 " tokens", o->members);
+    int64_t t_mint = mono_us();
     int rc = tokens_mint(tok, o, in->key, (size_t)in->key_len, start_s + o->ttl_s);
     memset(in->key, 0, sizeof in->key);
     if (rc != 0)
         return rc == GD_ENOMEM ? LG_EXIT_NOSTART : LG_EXIT_USAGE;
+    say_note(o, "minted %" PRId64 " tokens in %.2f s", o->members,
+             (double)(mono_us() - t_mint) / 1e6);
     r->tok = tok;
     r->tgt = t;
     r->body = in->body;

@@ -64,8 +64,7 @@ TEST(exchanges_match)
     for (size_t i = 0; i < topo_exchange_count; i++) {
         const cJSON *e = find("exchanges", "name", topo_exchanges[i].name);
         CHECK(e != NULL);
-        CHECK_STR(cJSON_GetObjectItemCaseSensitive(e, "type")->valuestring,
-                  topo_exchanges[i].type);
+        CHECK_STR(cJSON_GetObjectItemCaseSensitive(e, "type")->valuestring, topo_exchanges[i].type);
         CHECK(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e, "durable")));
     }
 }
