@@ -9,6 +9,7 @@ set -euo pipefail
 GD_SOURCE_DIR=${GD_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 GD_BUILD_DIR=${GD_BUILD_DIR:-$GD_SOURCE_DIR/build}
 eval "$("$GD_SOURCE_DIR/deploy/local/stack" env)"
+MGMT_URL=$RABBITMQ_MGMT_URL
 export AMQP_URL REDIS_URL DATABASE_URL
 export PGPASSWORD=giftdrop
 export JWT_SECRET=${JWT_SECRET:-integration-test-secret-0123456789abcdef}
@@ -33,13 +34,20 @@ BIN_LOADGEN=$GD_BUILD_DIR/tests/loadgen/gd-loadgen
 
 log() { printf '[%s %s] %s\n' "$T_NAME" "$(date +%H:%M:%S)" "$*"; }
 
-cleanup() {
-  local rc=$? pid
+# stop_all: SIGTERM everything started (graceful stop), SIGKILL after 5 s.
+stop_all() {
+  local pid
   for pid in "${T_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${T_PIDS[@]}"; do
     for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$pid" 2>/dev/null || true
   done
+  T_PIDS=()
+}
+
+cleanup() {
+  local rc=$?
+  stop_all
   if [ "$rc" -ne 0 ] || [ "$T_FAILS" -ne 0 ]; then
     log "logs kept in $T_DIR"
     tail -n 15 "$T_DIR"/*.log 2>/dev/null || true
@@ -69,8 +77,27 @@ wait_http() {
   return 1
 }
 
+# no_foreign_consumers: the queues are shared, so a consumer left running
+# elsewhere (the demo's stack apps) would take this test's messages.
+no_foreign_consumers() {
+  local q n
+  # The management API's counts lag by a few seconds: give consumers of an
+  # earlier test time to disappear before calling them foreign.
+  for _ in $(seq 1 20); do
+    n=0
+    for q in stock.entries notify.kakao notify.sms; do
+      n=$((n + $(curl -sf -u guest:guest "$MGMT_URL/api/queues/%2F/$q" | jq '.consumers // 0' 2>/dev/null || echo 0)))
+    done
+    [ "$n" -eq 0 ] && return 0
+    sleep 1
+  done
+  echo "$T_NAME: $n other consumer(s) on the work queues; stop them first (deploy/local/stack stop <app>)" >&2
+  return 1
+}
+
 # start_all: fake provider, entry-api, one stock-consumer, one notifier.
 start_all() {
+  no_foreign_consumers
   start provider "$BIN_PROVIDER" --listen "127.0.0.1:$T_PROVIDER_PORT" --latency-ms "${T_PROVIDER_LATENCY:-2}" \
     --jitter-ms 1 --record "$T_DIR/provider.jsonl"
   wait_http "$T_PROVIDER/healthz" 15
@@ -139,7 +166,12 @@ http_status() {
   curl "${args[@]}" "$T_API$2"
 }
 
+# finish: stop the services gracefully, require that no sanitizer (ASan,
+# UBSan, LeakSanitizer at exit) reported anything, print the tally.
 finish() {
+  stop_all
+  expect "sanitizer reports in service logs" \
+    "$(cat "$T_DIR"/*.log | grep -c -E 'AddressSanitizer|LeakSanitizer|runtime error:' || true)" 0
   printf '%d passed, %d failed\n' "$T_PASSES" "$T_FAILS"
   [ "$T_FAILS" -eq 0 ]
 }
