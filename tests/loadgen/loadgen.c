@@ -891,14 +891,17 @@ static void conn_send(struct lg_conn *c, const char *path, const char *auth)
     }
 }
 
+/* "member status latency_us entry_id done_ms": done_ms is when the answer
+ * arrived, in ms since the start instant (for time series of a run). */
 static void write_out_line(struct lg_run *r, int64_t item, int status, int64_t lat_us,
-                           const char *entry_id)
+                           const char *entry_id, int64_t now)
 {
     char id[JWT_MAX_SUB + 1];
     if (!r->out)
         return;
     member_id(r->opt, item, id, sizeof id);
-    fprintf(r->out, "%s %d %" PRId64 " %s\n", id, status, lat_us, *entry_id ? entry_id : "-");
+    fprintf(r->out, "%s %d %" PRId64 " %s %.3f\n", id, status, lat_us, *entry_id ? entry_id : "-",
+            (double)(now - r->t0_us) / 1000.0);
 }
 
 /* Copy a string member of obj into out if it is short and has no blanks
@@ -960,7 +963,7 @@ static void record_answer(struct lg_run *r, struct lg_conn *c, struct evhttp_req
         st->last_202_us = now - r->t0_us;
     }
     st->end_us = now - r->t0_us;
-    write_out_line(r, c->item, status, lat, entry_id);
+    write_out_line(r, c->item, status, lat, entry_id, now);
 }
 
 static void record_error(struct lg_run *r, struct lg_conn *c, int kind, int64_t now)
@@ -968,7 +971,7 @@ static void record_error(struct lg_run *r, struct lg_conn *c, int kind, int64_t 
     r->st.errors++;
     r->st.by_error[kind]++;
     r->st.end_us = now - r->t0_us;
-    write_out_line(r, c->item, 0, now - c->sched_us, "");
+    write_out_line(r, c->item, 0, now - c->sched_us, "", now);
 }
 
 static void run_check_done(struct lg_run *r)
