@@ -10,9 +10,14 @@
 
 #include "errors.h"
 #include "jwt.h"
+#include "lb.h"
 #include "log.h"
+#include "topology.h"
 
-enum cfg_type { CFG_STR, CFG_INT, CFG_URL, CFG_LEVEL };
+/* CFG_POLICY, CFG_ENDPOINTS and CFG_DELAYS are strings checked at load time
+ * (a balancing policy name, an endpoint list, a retry schedule), so that
+ * --check-config finds a bad value, not the first send. */
+enum cfg_type { CFG_STR, CFG_INT, CFG_URL, CFG_LEVEL, CFG_POLICY, CFG_ENDPOINTS, CFG_DELAYS };
 
 struct cfg_row {
     const char *name;
@@ -55,12 +60,24 @@ static const struct cfg_row cfg_rows[] = {
      "clock leeway for exp/nbf/iat"},
     {"LISTEN_ADDR", CFG_STR, OFF(listen_addr), "127.0.0.1:8080", 0, 0, NULL, 0, CFG_ENTRY_API,
      "public HTTP listen address host:port"},
-    {"CONFIRM_TIMEOUT_MS", CFG_INT, OFF(confirm_timeout_ms), "2000", 50, 60000, NULL, 0,
+    {"CONFIRM_TIMEOUT_MS", CFG_INT, OFF(confirm_timeout_ms), "1500", 50, 60000, NULL, 0,
      CFG_ENTRY_API, "deadline for the broker's publisher confirm"},
     {"RATE_LIMIT", CFG_INT, OFF(rate_limit), "20", 1, 100000, NULL, 0, CFG_ENTRY_API,
      "requests per member per window"},
     {"RATE_WINDOW_MS", CFG_INT, OFF(rate_window_ms), "10000", 100, 3600000, NULL, 0, CFG_ENTRY_API,
      "rate-limit window"},
+    {"WORKERS", CFG_INT, OFF(workers), "0", 0, 64, NULL, 0, CFG_ENTRY_API,
+     "worker processes sharing the listen port (0: one per CPU)"},
+    {"REDIS_TIMEOUT_MS", CFG_INT, OFF(redis_timeout_ms), "1000", 50, 60000, NULL, 0, CFG_ENTRY_API,
+     "deadline of every Redis command; past it the connection is dropped"},
+    {"MAX_CONNECTIONS", CFG_INT, OFF(max_connections), "4096", 1, 1000000, NULL, 0, CFG_ENTRY_API,
+     "open client connections per worker (accepting pauses at the cap)"},
+    {"REQUEST_TIMEOUT_MS", CFG_INT, OFF(request_timeout_ms), "10000", 100, 300000, NULL, 0,
+     CFG_ENTRY_API, "absolute deadline from a request's first byte to its last (slowloris)"},
+    {"IDLE_TIMEOUT_S", CFG_INT, OFF(idle_timeout_s), "15", 1, 3600, NULL, 0, CFG_ENTRY_API,
+     "keep-alive connection idle limit"},
+    {"DRAIN_TIMEOUT_MS", CFG_INT, OFF(drain_timeout_ms), "10000", 100, 120000, NULL, 0,
+     CFG_ENTRY_API, "on SIGTERM, how long in-flight requests may take to finish"},
     {"AMQP_HEARTBEAT_S", CFG_INT, OFF(amqp_heartbeat_s), "30", 0, 600, NULL, 0,
      CFG_STOCK | CFG_NOTIFIER, "heartbeat of consuming connections (0: off)"},
     {"AMQP_PREFETCH", CFG_INT, OFF(amqp_prefetch), "300", 1, 65535, NULL, 0,
@@ -77,6 +94,24 @@ static const struct cfg_row cfg_rows[] = {
      "provider app key"},
     {"PROVIDER_TIMEOUT_MS", CFG_INT, OFF(provider_timeout_ms), "5000", 100, 60000, NULL, 0,
      CFG_NOTIFIER, "per-request provider timeout"},
+    {"PROVIDER_ALIMTALK_ENDPOINTS", CFG_ENDPOINTS, OFF(provider_alimtalk_endpoints), "", 0, 0, NULL,
+     0, CFG_NOTIFIER, "AlimTalk endpoints URL[=WEIGHT],... (empty: PROVIDER_URL)"},
+    {"PROVIDER_SMS_ENDPOINTS", CFG_ENDPOINTS, OFF(provider_sms_endpoints), "", 0, 0, NULL, 0,
+     CFG_NOTIFIER, "SMS endpoints URL[=WEIGHT],... (empty: PROVIDER_URL)"},
+    {"PROVIDER_ALIMTALK_POLICY", CFG_POLICY, OFF(provider_alimtalk_policy), "ewma", 0, 0, NULL, 0,
+     CFG_NOTIFIER, "round_robin, weighted, least_conn, ewma or chash (by member)"},
+    {"PROVIDER_SMS_POLICY", CFG_POLICY, OFF(provider_sms_policy), "ewma", 0, 0, NULL, 0,
+     CFG_NOTIFIER, "balancing policy of the SMS endpoints"},
+    {"PROVIDER_CA_FILE", CFG_STR, OFF(provider_ca_file), "", 0, 0, NULL, 0, CFG_NOTIFIER,
+     "PEM CA bundle trusted for https endpoints (empty: the system's)"},
+    {"NOTIFY_CONCURRENCY", CFG_INT, OFF(notify_concurrency), "256", 1, 10000, NULL, 0, CFG_NOTIFIER,
+     "provider requests in flight"},
+    {"NOTIFY_DB_CONNS", CFG_INT, OFF(notify_db_conns), "4", 1, 64, NULL, 0, CFG_NOTIFIER,
+     "PostgreSQL connections of the send ledger (one thread each)"},
+    {"NOTIFY_MAX_ATTEMPTS", CFG_INT, OFF(notify_max_attempts), "20", 1, 1000, NULL, 0, CFG_NOTIFIER,
+     "attempts before a winner ends failed (dead-lettered)"},
+    {"NOTIFY_RETRY_SCHEDULE", CFG_DELAYS, OFF(notify_retry_schedule), "1,5,30", 0, 0, NULL, 0,
+     CFG_NOTIFIER, "seconds before retry 1, 2, ... (last repeats); each a retry queue's TTL"},
     {"INSTANCE", CFG_STR, OFF(instance), "", 0, 0, NULL, 0, SVC_ALL,
      "instance name in connection names (empty: host name)"},
     {"LOG_LEVEL", CFG_LEVEL, OFF(log_level), "info", 0, 0, NULL, 0, SVC_ALL,
@@ -143,6 +178,73 @@ static char *read_secret_file(const char *path)
     return strdup(buf);
 }
 
+/* Store a copy of val in the row's string field. */
+static int copy_str(struct gd_config *c, const struct cfg_row *r, const char *val, char *err,
+                    size_t err_len, size_t *used)
+{
+    char *dup = strdup(val);
+    if (!dup) {
+        errf(err, err_len, used, r->name, "out of memory");
+        return -1;
+    }
+    free(*str_field(c, r));
+    *str_field(c, r) = dup;
+    return 0;
+}
+
+/* NULL when s names a balancing policy. */
+static const char *check_policy(const char *s)
+{
+    enum lb_policy p;
+    return lb_policy_from_name(s, &p) == GD_OK
+               ? NULL
+               : "not one of round_robin, weighted, least_conn, ewma, chash";
+}
+
+/* NULL when s is empty or a valid http(s) endpoint list for common/lb. */
+static const char *check_endpoints(const char *s, char *why, size_t why_len)
+{
+    struct lb *lb = NULL;
+    if (s[0] == '\0')
+        return NULL;
+    if (lb_create_from_config("round_robin", s, NULL, &lb, why, why_len) != GD_OK)
+        return why;
+    for (size_t i = 0; i < lb_size(lb); i++) {
+        const char *name = lb_endpoint_name(lb, (int)i);
+        if (!scheme_ok(name, "http://|https://")) {
+            snprintf(why, why_len, "\"%.80s\" is not an http:// or https:// URL", name);
+            lb_free(lb);
+            return why;
+        }
+    }
+    lb_free(lb);
+    return NULL;
+}
+
+/* NULL when s is a comma list of seconds, each the TTL of a retry tier. */
+static const char *check_delays(const char *s, char *why, size_t why_len)
+{
+    const char *p = s;
+    do {
+        char *end;
+        errno = 0;
+        long v = strtol(p, &end, 10);
+        int tier = 0;
+        for (size_t i = 0; i < topo_retry_tier_count; i++)
+            tier |= errno == 0 && end != p && v * 1000 == topo_retry_tiers[i].ttl_ms;
+        if (!tier || (*end != ',' && *end != '\0')) {
+            snprintf(why, why_len, "expected seconds from the retry queues' TTLs (");
+            for (size_t i = 0; i < topo_retry_tier_count; i++)
+                snprintf(why + strlen(why), why_len - strlen(why), "%s%lld", i ? ", " : "",
+                         topo_retry_tiers[i].ttl_ms / 1000);
+            snprintf(why + strlen(why), why_len - strlen(why), "), comma-separated");
+            return why;
+        }
+        p = *end == ',' ? end + 1 : end;
+    } while (*p);
+    return NULL;
+}
+
 static int load_row(struct gd_config *c, const struct cfg_row *r, const char *val, char *err,
                     size_t err_len, size_t *used)
 {
@@ -170,6 +272,19 @@ static int load_row(struct gd_config *c, const struct cfg_row *r, const char *va
         }
         *(int *)(void *)((char *)c + r->offset) = log_level_parse(val);
         return 0;
+    case CFG_POLICY:
+    case CFG_ENDPOINTS:
+    case CFG_DELAYS: {
+        char why[200];
+        const char *bad = r->type == CFG_POLICY      ? check_policy(val)
+                          : r->type == CFG_ENDPOINTS ? check_endpoints(val, why, sizeof(why))
+                                                     : check_delays(val, why, sizeof(why));
+        if (bad) {
+            errf(err, err_len, used, r->name, bad);
+            return -1;
+        }
+        return copy_str(c, r, val, err, err_len, used);
+    }
     case CFG_URL:
         if (!scheme_ok(val, r->scheme)) {
             snprintf(b, sizeof(b), "must start with %s", r->scheme);
@@ -177,16 +292,8 @@ static int load_row(struct gd_config *c, const struct cfg_row *r, const char *va
             return -1;
         }
         /* fall through */
-    case CFG_STR: {
-        char *dup = strdup(val);
-        if (!dup) {
-            errf(err, err_len, used, r->name, "out of memory");
-            return -1;
-        }
-        free(*str_field(c, r));
-        *str_field(c, r) = dup;
-        return 0;
-    }
+    case CFG_STR:
+        return copy_str(c, r, val, err, err_len, used);
     }
     return -1;
 }
@@ -311,7 +418,7 @@ void cfg_free(struct gd_config *c)
 {
     for (size_t i = 0; i < NROWS; i++) {
         const struct cfg_row *r = &cfg_rows[i];
-        if (r->type == CFG_STR || r->type == CFG_URL) {
+        if (r->type != CFG_INT && r->type != CFG_LEVEL) {
             free(*str_field(c, r));
             *str_field(c, r) = NULL;
         }

@@ -36,6 +36,12 @@ struct gd_config {
     long confirm_timeout_ms; /* entry-api: publish confirm deadline */
     long rate_limit;         /* entry-api: requests per member per window */
     long rate_window_ms;
+    long workers;            /* entry-api: worker processes, 0 = one per CPU */
+    long redis_timeout_ms;   /* entry-api: deadline of every Redis command */
+    long max_connections;    /* entry-api: open client connections per worker */
+    long request_timeout_ms; /* entry-api: first byte to complete request, absolute */
+    long idle_timeout_s;     /* entry-api: keep-alive connection idle limit */
+    long drain_timeout_ms;   /* entry-api: SIGTERM budget to finish in-flight requests */
     long amqp_heartbeat_s;
     long amqp_prefetch;
     long batch_size; /* stock-consumer deliveries per batch */
@@ -44,7 +50,16 @@ struct gd_config {
     char *provider_secret;
     char *provider_appkey;
     long provider_timeout_ms;
-    char *instance; /* name shown in connection names, default hostname */
+    char *provider_alimtalk_endpoints; /* notifier: URL[=WEIGHT],... ("" = PROVIDER_URL) */
+    char *provider_sms_endpoints;      /* the same for the SMS API */
+    char *provider_alimtalk_policy;    /* lb policy name (common/lb.h) */
+    char *provider_sms_policy;
+    char *provider_ca_file;      /* PEM CA bundle for https endpoints ("" = the system's) */
+    long notify_concurrency;     /* provider requests in flight per notifier */
+    long notify_db_conns;        /* ledger connections (one thread each) */
+    long notify_max_attempts;    /* attempts before a winner ends failed */
+    char *notify_retry_schedule; /* seconds before retry 1, 2, ... (last repeats) */
+    char *instance;              /* name shown in connection names, default hostname */
     int log_level;
     long retention_s; /* how long an event's Redis keys outlive closes_at */
 };

@@ -11,6 +11,8 @@ static int do_connect(struct db *d)
     const char *vals[] = {d->url, d->app, "5", NULL};
     if (d->conn)
         PQfinish(d->conn);
+    d->n_prepared = 0; /* a new session has no prepared statements */
+    d->prepared_conn = NULL;
     d->conn = PQconnectdbParams(keys, vals, 1);
     if (!d->conn || PQstatus(d->conn) != CONNECTION_OK) {
         snprintf(d->err, sizeof(d->err), "%s", d->conn ? PQerrorMessage(d->conn) : "out of memory");
@@ -47,12 +49,10 @@ void db_close(struct db *d)
     d->conn = NULL;
 }
 
-int db_query(struct db *d, const char *sql, int nparams, const char *const *params, PGresult **out)
+/* Translate a result: 0 with *out (when wanted), or the error code with
+ * the message and SQLSTATE in d. */
+static int result(struct db *d, PGresult *res, PGresult **out)
 {
-    int rc = db_ensure(d);
-    if (rc != GD_OK)
-        return rc;
-    PGresult *res = PQexecParams(d->conn, sql, nparams, NULL, params, NULL, NULL, 0);
     ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
         if (out)
@@ -72,6 +72,37 @@ int db_query(struct db *d, const char *sql, int nparams, const char *const *para
     if (strcmp(d->sqlstate, "23505") == 0 || strcmp(d->sqlstate, "23P01") == 0)
         return GD_EPG_CONFLICT;
     return GD_EPG_QUERY;
+}
+
+int db_query(struct db *d, const char *sql, int nparams, const char *const *params, PGresult **out)
+{
+    int rc = db_ensure(d);
+    if (rc != GD_OK)
+        return rc;
+    return result(d, PQexecParams(d->conn, sql, nparams, NULL, params, NULL, NULL, 0), out);
+}
+
+int db_query_prepared(struct db *d, const char *name, const char *sql, int nparams,
+                      const char *const *params, PGresult **out)
+{
+    int rc = db_ensure(d);
+    if (rc != GD_OK)
+        return rc;
+    if (d->prepared_conn != d->conn) { /* do_connect() emptied the list */
+        d->prepared_conn = d->conn;
+        d->n_prepared = 0;
+    }
+    int known = 0;
+    for (int i = 0; i < d->n_prepared && !known; i++)
+        known = strcmp(d->prepared[i], name) == 0;
+    if (!known) {
+        if (d->n_prepared == DB_MAX_PREPARED)
+            return GD_ETOOBIG;
+        if ((rc = result(d, PQprepare(d->conn, name, sql, nparams, NULL), NULL)) != GD_OK)
+            return rc;
+        d->prepared[d->n_prepared++] = name;
+    }
+    return result(d, PQexecPrepared(d->conn, name, nparams, params, NULL, NULL, 0), out);
 }
 
 int db_exec(struct db *d, const char *sql)

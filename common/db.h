@@ -9,12 +9,19 @@
 
 #include <libpq-fe.h>
 
+#define DB_MAX_PREPARED 16
+
 struct db {
     PGconn *conn;
     char url[512];
     char app[64];
     char err[512];
     char sqlstate[6];
+    /* statements prepared on conn by db_query_prepared (a new connection
+     * starts with none) */
+    PGconn *prepared_conn;
+    const char *prepared[DB_MAX_PREPARED];
+    int n_prepared;
 };
 
 /* Connect with application_name = app (shows in pg_stat_activity). */
@@ -31,6 +38,15 @@ void db_close(struct db *d);
  * the connection is gone.
  */
 int db_query(struct db *d, const char *sql, int nparams, const char *const *params, PGresult **out);
+/*
+ * db_query() for a hot statement: prepared once per connection under name
+ * (a static string, also the statement's name in pg_prepared_statements),
+ * then executed without parsing and, after PostgreSQL's first few runs,
+ * without planning.  Same returns as db_query(); GD_ETOOBIG when more than
+ * DB_MAX_PREPARED names are used on one connection.
+ */
+int db_query_prepared(struct db *d, const char *name, const char *sql, int nparams,
+                      const char *const *params, PGresult **out);
 int db_exec(struct db *d, const char *sql); /* no parameters, no result */
 int db_begin(struct db *d);
 int db_commit(struct db *d);

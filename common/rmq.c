@@ -277,11 +277,12 @@ static void add_header_str(amqp_table_entry_t *h, int *n, const char *k, const c
         h[(*n)++] = str_arg(k, v);
 }
 
-int rmq_publish(struct rmq_conn *c, const char *exchange, const char *routing_key, int mandatory,
-                const struct rmq_props *p, const void *body, size_t len, uint64_t *tag)
+static int publish(struct rmq_conn *c, const char *exchange, const char *routing_key, int mandatory,
+                   const struct rmq_props *p, long attempt, const void *body, size_t len,
+                   uint64_t *tag)
 {
     amqp_basic_properties_t props;
-    amqp_table_entry_t h[3];
+    amqp_table_entry_t h[4];
     int n = 0;
 
     if (!c->open || c->broken)
@@ -310,6 +311,8 @@ int rmq_publish(struct rmq_conn *c, const char *exchange, const char *routing_ke
         h[n++] = long_arg("x-event-id", p->event_id);
     add_header_str(h, &n, "traceparent", p->traceparent);
     add_header_str(h, &n, "x-reason", p->reason);
+    if (attempt > 0)
+        h[n++] = long_arg("x-attempt", attempt);
     if (n) {
         props._flags |= AMQP_BASIC_HEADERS_FLAG;
         props.headers.num_entries = n;
@@ -331,6 +334,19 @@ int rmq_publish(struct rmq_conn *c, const char *exchange, const char *routing_ke
             *tag = c->next_tag;
     }
     return GD_OK;
+}
+
+int rmq_publish(struct rmq_conn *c, const char *exchange, const char *routing_key, int mandatory,
+                const struct rmq_props *p, const void *body, size_t len, uint64_t *tag)
+{
+    return publish(c, exchange, routing_key, mandatory, p, 0, body, len, tag);
+}
+
+int rmq_publish_retry(struct rmq_conn *c, const char *exchange, const char *routing_key,
+                      const struct rmq_props *p, long attempt, const void *body, size_t len,
+                      uint64_t *tag)
+{
+    return publish(c, exchange, routing_key, 1, p, attempt, body, len, tag);
 }
 
 /* Mark one tag confirmed and report it, unless already reported. */
@@ -508,7 +524,8 @@ int rmq_consume(struct rmq_conn *c, const char *queue, const char *consumer_tag)
 static void copy_bytes(char *dst, size_t cap, amqp_bytes_t b)
 {
     size_t n = b.len < cap - 1 ? b.len : cap - 1;
-    memcpy(dst, b.bytes, n);
+    if (n) /* an empty field may carry a NULL pointer */
+        memcpy(dst, b.bytes, n);
     dst[n] = '\0';
 }
 
@@ -531,6 +548,8 @@ static void read_headers(struct rmq_delivery *d)
             d->event_id = num;
         else if (e->key.len == 16 && memcmp(e->key.bytes, "x-delivery-count", 16) == 0)
             d->delivery_count = (long)num;
+        else if (e->key.len == 9 && memcmp(e->key.bytes, "x-attempt", 9) == 0)
+            d->attempt = (long)num;
         else if (e->key.len == 11 && memcmp(e->key.bytes, "traceparent", 11) == 0 &&
                  (v->kind == AMQP_FIELD_KIND_UTF8 || v->kind == AMQP_FIELD_KIND_BYTES))
             copy_bytes(d->traceparent, sizeof(d->traceparent), v->value.bytes);

@@ -71,6 +71,7 @@ struct rmq_delivery {
     char traceparent[64];
     long long event_id;  /* from x-event-id, 0 if absent */
     long delivery_count; /* quorum queues' x-delivery-count, 0 if absent */
+    long attempt;        /* x-attempt set by whoever republished it for a retry, 0 if absent */
 };
 
 /* Called once per confirmed tag: ok=1 for ack, 0 for nack. */
@@ -96,6 +97,14 @@ int rmq_confirm_select(struct rmq_conn *c);
  */
 int rmq_publish(struct rmq_conn *c, const char *exchange, const char *routing_key, int mandatory,
                 const struct rmq_props *p, const void *body, size_t len, uint64_t *tag);
+/*
+ * rmq_publish() plus the header x-attempt = attempt (> 0): a message
+ * republished for a delayed retry carries how many attempts were made, so
+ * the consumer can tell a retry from a first delivery.
+ */
+int rmq_publish_retry(struct rmq_conn *c, const char *exchange, const char *routing_key,
+                      const struct rmq_props *p, long attempt, const void *body, size_t len,
+                      uint64_t *tag);
 /*
  * Read confirms for up to timeout_ms (0: only what is already there), calling
  * h for each.  Returns the number of frames handled, or a negative code when

@@ -19,6 +19,9 @@
 #define DLK_STOCK       "stock.entries" /* routing key of stock dead letters on event.dlx */
 #define DLK_NOTIFY      "notify"        /* routing key of notify dead letters on event.dlx */
 #define RK_ENTRY_PREFIX "event.entry."
+#define Q_RETRY_1S      "notify.retry.1s"  /* delayed retries: exchange and queue share */
+#define Q_RETRY_5S      "notify.retry.5s"  /* the name; each queue holds a message for */
+#define Q_RETRY_30S     "notify.retry.30s" /* its TTL, then dead-letters it to event.winner */
 
 struct topo_exchange {
     const char *name;
@@ -44,11 +47,20 @@ struct topo_binding {
     const char *key;
 };
 
+/* A delayed-retry tier: publish to exchange `name` with the original routing
+ * key (kakao/sms); the message comes back on event.winner after ttl_ms. */
+struct topo_retry_tier {
+    const char *name;
+    long long ttl_ms;
+};
+
 extern const struct topo_exchange topo_exchanges[];
 extern const size_t topo_exchange_count;
 extern const struct topo_queue topo_queues[];
 extern const size_t topo_queue_count;
 extern const struct topo_binding topo_bindings[];
 extern const size_t topo_binding_count;
+extern const struct topo_retry_tier topo_retry_tiers[]; /* shortest first */
+extern const size_t topo_retry_tier_count;
 
 #endif

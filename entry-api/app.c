@@ -1,3 +1,12 @@
+/*
+ * app.c - building, running and stopping one entry-api worker.
+ *
+ * Graceful stop (SIGTERM): stop accepting; keep serving what is in flight
+ * (answers now say Connection: close) until nothing is left or
+ * DRAIN_TIMEOUT_MS passed; then stop the publisher (outstanding confirms
+ * finish or fail, failures roll the gate back), let the rollbacks and the
+ * last answers go out, and close Redis and the connections.
+ */
 #include "app.h"
 
 #include <stdlib.h>
@@ -5,70 +14,74 @@
 
 #include <event2/thread.h>
 
+#include "conns.h"
 #include "errors.h"
+#include "evstate.h"
 #include "gate.h"
 #include "log.h"
 #include "publisher.h"
 #include "signals.h"
 #include "survey.h"
+#include "timeutil.h"
 
-/* Split "host:port"; 0 or GD_ECONFIG. */
-static int split_addr(const char *addr, char *host, size_t cap, int *port)
+#define APP_TICK_MS   100
+#define APP_SETTLE_MS 1000 /* after the publisher stopped: rollbacks, last answers */
+#define APP_MAX_BODY_IO                                                                            \
+    65536 /* past 8 KiB routes answer 413 as problem+json; past this, evhttp                       \
+           */
+
+int app_ready(const struct app *a)
 {
-    const char *colon = strrchr(addr, ':');
-    char *end;
-    if (!colon || (size_t)(colon - addr) >= cap)
-        return GD_ECONFIG;
-    memcpy(host, addr, (size_t)(colon - addr));
-    host[colon - addr] = '\0';
-    long p = strtol(colon + 1, &end, 10);
-    if (*end || p < 1 || p > 65535)
-        return GD_ECONFIG;
-    *port = (int)p;
-    return GD_OK;
+    return a->gate && a->pub && gate_ready(a->gate) && pub_ready(a->pub);
 }
 
-static int setup_http(struct app *a)
+static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
-    char host[256];
-    int port;
-    if (split_addr(a->cfg->listen_addr, host, sizeof(host), &port) != GD_OK) {
-        log_error(NULL, "LISTEN_ADDR \"%s\" is not host:port", a->cfg->listen_addr);
-        return GD_ECONFIG;
-    }
+    struct app *a = arg;
+    atomic_store(&a->m->ready, app_ready(a));
+    if (a->pub)
+        atomic_store(&a->m->publishes_in_flight, pub_in_flight(a->pub));
+    if (sig_stop_requested())
+        event_base_loopbreak(a->base);
+}
+
+static int setup_http(struct app *a, const int *fds, int nfds)
+{
+    const struct gd_config *cfg = a->cfg;
     a->http = evhttp_new(a->base);
     if (!a->http)
         return GD_ENOMEM;
-    /* libevent's limits are unlimited by default (PITFALLS): set them.  The body
-     * cap is above 8 KiB so routes can answer 413 as problem+json themselves. */
-    evhttp_set_max_headers_size(a->http, 8192);
-    evhttp_set_max_body_size(a->http, 65536);
-    evhttp_set_timeout(a->http, 10);
+    /* libevent's limits are unlimited by default (PITFALLS): set them. */
+    evhttp_set_max_headers_size(a->http, APP_MAX_HEADERS);
+    evhttp_set_max_body_size(a->http, APP_MAX_BODY_IO);
+    struct timeval idle = {cfg->idle_timeout_s, 0};
+    evhttp_set_timeout_tv(a->http, &idle);
+    /* Methods evhttp parses and hands us get a 405 with Allow from the
+     * router; anything else (TRACE, CONNECT, unknown) evhttp refuses. */
     evhttp_set_allowed_methods(a->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
                                             EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH |
                                             EVHTTP_REQ_OPTIONS);
     evhttp_set_default_content_type(a->http, "application/json");
     evhttp_set_gencb(a->http, routes_dispatch, a);
-    if (!evhttp_bind_socket_with_handle(a->http, host, (uint16_t)port)) {
-        log_error(NULL, "cannot listen on %s", a->cfg->listen_addr);
-        return GD_EIO;
-    }
-    log_info(NULL, "listening on %s", a->cfg->listen_addr);
+    struct conns_opts co = {cfg->max_connections, cfg->request_timeout_ms};
+    a->conns = conns_new(a->base, a->http, &co, a->m);
+    if (!a->conns)
+        return GD_ENOMEM;
+    for (int i = 0; i < nfds; i++)
+        if (conns_listen(a->conns, fds[i]) != GD_OK)
+            return GD_ENOMEM;
     return GD_OK;
 }
 
-static void on_stop_tick(evutil_socket_t fd, short what, void *arg)
-{
-    struct app *a = arg;
-    if (sig_stop_requested())
-        event_base_loopbreak(a->base);
-}
-
-int app_init(struct app *a, const struct gd_config *cfg)
+int app_init(struct app *a, const struct gd_config *cfg, struct metrics *metrics, int worker,
+             const int *fds, int nfds)
 {
     memset(a, 0, sizeof(*a));
     a->cfg = cfg;
-    if (evthread_use_pthreads() != 0)
+    a->worker = worker;
+    a->metrics = metrics;
+    a->m = metrics_slot(metrics, worker);
+    if (evthread_use_pthreads() != 0) /* the publisher thread activates events */
         return GD_ENOMEM;
     a->base = event_base_new();
     if (!a->base)
@@ -78,8 +91,9 @@ int app_init(struct app *a, const struct gd_config *cfg)
         log_error(NULL, "JWT settings refused (secret must be 32..512 bytes)");
         return GD_ECONFIG;
     }
-    a->gate = gate_new(a->base, cfg->redis_url);
-    if (!a->gate) {
+    a->gate = gate_new(a->base, cfg->redis_url, (int)cfg->redis_timeout_ms, a->m);
+    a->evs = a->gate ? evs_new(a->base, cfg->redis_url, a->gate, a->m) : NULL;
+    if (!a->gate || !a->evs) {
         log_error(NULL, "REDIS_URL is not redis://[:pw@]host[:port][/db]");
         return GD_ECONFIG;
     }
@@ -87,45 +101,82 @@ int app_init(struct app *a, const struct gd_config *cfg)
     a->pub = pub_start(a->base, &po);
     if (!a->pub)
         return GD_ENOMEM;
-    int rc = setup_http(a);
+    int rc = setup_http(a, fds, nfds);
     if (rc != GD_OK)
         return rc;
-    a->stop_ev = event_new(a->base, -1, EV_PERSIST, on_stop_tick, a);
-    struct timeval tick = {0, 100000};
-    if (!a->stop_ev || event_add(a->stop_ev, &tick) != 0)
+    a->tick_ev = event_new(a->base, -1, EV_PERSIST, on_tick, a);
+    struct timeval tick = {0, APP_TICK_MS * 1000};
+    if (!a->tick_ev || event_add(a->tick_ev, &tick) != 0)
         return GD_ENOMEM;
+    log_info(NULL, "worker %d serving on %s", worker, cfg->listen_addr);
     return GD_OK;
+}
+
+/* Run the loop until cond(a) is false or ms passed. */
+static void run_while(struct app *a, int (*cond)(const struct app *), int64_t ms)
+{
+    int64_t end = time_mono_ms() + ms;
+    struct timeval step = {0, 20000};
+    while (cond(a) && time_mono_ms() < end) {
+        event_base_loopexit(a->base, &step);
+        event_base_dispatch(a->base);
+    }
+}
+
+static int requests_open(const struct app *a)
+{
+    return atomic_load(&a->m->requests_in_flight) > 0;
+}
+
+static int redis_calls_open(const struct app *a)
+{
+    return gate_pending(a->gate) > 0;
+}
+
+static int always(const struct app *a)
+{
+    return 1;
 }
 
 int app_run(struct app *a)
 {
     event_base_dispatch(a->base);
-    log_info(NULL, "stopping: %ld requests open, %ld publishes in flight", a->open_requests,
-             pub_in_flight(a->pub));
-    /* Stop accepting, then let in-flight confirms finish (bounded by the
-     * confirm deadline) and their answers go out. */
-    evhttp_free(a->http);
-    a->http = NULL;
+    a->draining = 1;
+    conns_stop_accepting(a->conns);
+    log_info(NULL, "stopping: %ld requests open, %ld publishes in flight, %ld connections",
+             (long)atomic_load(&a->m->requests_in_flight), pub_in_flight(a->pub),
+             conns_open(a->conns));
+    run_while(a, requests_open, a->cfg->drain_timeout_ms);
+    /* Outstanding confirms finish or fail; failures roll the gate back. */
     pub_stop(a->pub);
-    struct timeval drain = {0, 200000};
-    for (int i = 0; i < 25 && a->open_requests > 0; i++) {
-        event_base_loopexit(a->base, &drain);
-        event_base_dispatch(a->base);
-    }
+    pub_free(a->pub);
+    a->pub = NULL;
+    run_while(a, redis_calls_open, APP_SETTLE_MS);
+    run_while(a, always, 100); /* let the last answers reach their sockets */
+    if (requests_open(a))
+        log_warn(NULL, "%ld requests still open at the end of the drain",
+                 (long)atomic_load(&a->m->requests_in_flight));
     return 0;
 }
 
 void app_free(struct app *a)
 {
-    if (a->pub)
+    if (a->pub) {
+        pub_stop(a->pub);
         pub_free(a->pub);
-    if (a->http)
-        evhttp_free(a->http);
+    }
+    /* Before evhttp: callers still waiting on Redis are answered (503)
+     * while their requests exist. */
     gate_free(a->gate);
+    evs_free(a->evs);
+    if (a->http)
+        evhttp_free(a->http); /* closes every connection: conns are untracked */
+    conns_free(a->conns);
     for (int i = 0; i < APP_SURVEY_CACHE; i++)
         survey_free(a->surveys[i].survey);
-    if (a->stop_ev)
-        event_free(a->stop_ev);
+    if (a->tick_ev)
+        event_free(a->tick_ev);
     if (a->base)
         event_base_free(a->base);
+    atomic_store(&a->m->ready, 0);
 }

@@ -6,7 +6,9 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "backoff.h"
@@ -16,6 +18,10 @@
 #include "rmq.h"
 #include "timeutil.h"
 #include "topology.h"
+
+#define PUB_CONNECT_TIMEOUT_MS 1000 /* TCP connect, login and each setup RPC */
+#define PUB_STUCK_MS           1000 /* a blocking call longer than this is cut short */
+#define PUB_WATCH_MS           200
 
 struct job_list {
     struct pub_job *head, *tail;
@@ -33,6 +39,13 @@ struct publisher {
     atomic_int ready;
     atomic_int alarm; /* mirror of conn.blocked for the loop thread */
     atomic_long in_flight;
+    /* The stuck-call watchdog (loop side): the thread stamps blocking_since
+     * around every rabbitmq-c call that can block, and files the socket under
+     * mu so the loop never shuts down a socket number already reused. */
+    atomic_llong blocking_since_ms;
+    atomic_int exited; /* the thread is about to return */
+    int sock_fd;       /* under mu; -1 when closed */
+    struct event *watch_ev;
     /* thread-private */
     struct rmq_conn conn;
     struct job_list outstanding; /* published, ordered by tag */
@@ -78,27 +91,62 @@ static void fail_outstanding(struct publisher *p, int result)
     }
 }
 
+static void blocking_begin(struct publisher *p)
+{
+    atomic_store(&p->blocking_since_ms, time_mono_ms());
+}
+
+static void blocking_end(struct publisher *p)
+{
+    atomic_store(&p->blocking_since_ms, 0);
+}
+
+static void file_socket(struct publisher *p, int fd)
+{
+    pthread_mutex_lock(&p->mu);
+    p->sock_fd = fd;
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* Close the connection; unfiled first, so the watchdog never touches it again. */
+static void close_connection(struct publisher *p)
+{
+    file_socket(p, -1);
+    blocking_begin(p);
+    rmq_close(&p->conn);
+    blocking_end(p);
+}
+
 static void drop_connection(struct publisher *p, int result)
 {
     if (p->conn.err[0])
         log_warn(&(struct log_ctx){.conn = p->conn.name}, "broker connection lost: %s",
                  p->conn.err);
     fail_outstanding(p, result);
-    rmq_close(&p->conn);
+    /* A broker that stopped answering would make a polite close wait for
+     * its RPC timeout: just drop the socket. */
+    p->conn.broken = 1;
+    close_connection(p);
     atomic_store(&p->ready, 0);
     p->next_attempt_ms = time_mono_ms() + backoff_next_ms(&p->bo);
 }
 
 static int connect_broker(struct publisher *p)
 {
-    struct rmq_opts o = {p->opts.amqp_url, "entry-api", p->opts.instance, "publish", 0, 3000};
+    /* A short connect/RPC bound: the loop fails entries fast while we are
+     * not ready, but jobs queued in that instant wait for this. */
+    struct rmq_opts o = {p->opts.amqp_url, "entry-api", p->opts.instance,
+                         "publish",        0,           PUB_CONNECT_TIMEOUT_MS};
+    blocking_begin(p);
     int rc = rmq_open_publisher(&p->conn, &o);
+    blocking_end(p);
     if (rc != GD_OK) {
         log_warn(&(struct log_ctx){.conn = p->conn.name}, "broker not usable: %s (%s)", p->conn.err,
                  err_str(rc));
         p->next_attempt_ms = time_mono_ms() + backoff_next_ms(&p->bo);
         return rc;
     }
+    file_socket(p, rmq_fd(&p->conn));
     backoff_reset(&p->bo);
     atomic_store(&p->ready, 1);
     log_info(&(struct log_ctx){.conn = p->conn.name}, "broker connected");
@@ -146,8 +194,12 @@ static void publish_incoming(struct publisher *p)
             struct rmq_props props = {
                 j->message_id, MSG_TYPE_ENTRY, "entry-api", time_now_ms() / 1000,
                 j->event_id,   j->traceparent, NULL};
+            /* rabbitmq-c waits for a writable socket without a deadline: a
+             * broker that stopped reading stalls us here (the watchdog). */
+            blocking_begin(p);
             rc = rmq_publish(&p->conn, EX_ENTRY, j->routing_key, 1, &props, j->body, j->len,
                              &j->tag);
+            blocking_end(p);
         }
         if (rc != GD_OK) {
             finish(p, j, rc);
@@ -165,12 +217,41 @@ static void publish_incoming(struct publisher *p)
 static void check_deadlines(struct publisher *p)
 {
     struct pub_job *h = p->outstanding.head;
-    if (h && h->deadline_ms <= time_mono_ms()) {
-        /* The broker stopped confirming: its state is unknown, start over. */
-        snprintf(p->conn.err, sizeof(p->conn.err), "no confirm within %d ms",
-                 p->opts.confirm_timeout_ms);
-        drop_connection(p, GD_ETIMEOUT);
+    int64_t now = time_mono_ms();
+    if (!h || h->deadline_ms > now)
+        return;
+    if (p->conn.blocked) {
+        /* A resource alarm: the broker is alive and will say
+         * connection.unblocked.  Keep the connection (and with it the
+         * not-ready state) and fail only what is overdue; a confirm that
+         * still comes for one of them finds nobody waiting. */
+        while ((h = p->outstanding.head) && h->deadline_ms <= now) {
+            p->outstanding.head = h->next;
+            if (!h->next)
+                p->outstanding.tail = NULL;
+            atomic_fetch_sub(&p->in_flight, 1);
+            finish(p, h, GD_EAMQP_BLOCKED);
+        }
+        return;
     }
+    /* The broker stopped confirming: its state is unknown, start over. */
+    snprintf(p->conn.err, sizeof(p->conn.err), "no confirm within %d ms",
+             p->opts.confirm_timeout_ms);
+    drop_connection(p, GD_ETIMEOUT);
+}
+
+/* Log the broker's resource alarm as it starts and ends. */
+static void note_alarm(struct publisher *p)
+{
+    int now = p->conn.open && p->conn.blocked;
+    if (now != atomic_load(&p->alarm)) {
+        if (now)
+            log_warn(&(struct log_ctx){.conn = p->conn.name},
+                     "broker blocks publishers (resource alarm): not ready");
+        else
+            log_info(&(struct log_ctx){.conn = p->conn.name}, "broker unblocked publishers");
+    }
+    atomic_store(&p->alarm, now);
 }
 
 static int poll_timeout(struct publisher *p)
@@ -214,14 +295,15 @@ static void *pub_thread(void *arg)
         }
         if (p->conn.open && rmq_pump(&p->conn, 0, &h) < 0)
             drop_connection(p, GD_EAMQP_CLOSED);
-        atomic_store(&p->alarm, p->conn.open && p->conn.blocked);
+        note_alarm(p);
         if (p->conn.open)
             check_deadlines(p);
         if (stopping && !p->conn.open) /* nothing can complete any more */
             fail_outstanding(p, GD_ESTOPPED);
     }
-    rmq_close(&p->conn);
+    close_connection(p);
     atomic_store(&p->ready, 0);
+    atomic_store(&p->exited, 1);
     return NULL;
 }
 
@@ -239,21 +321,50 @@ static void on_done(evutil_socket_t fd, short what, void *arg)
     }
 }
 
+/*
+ * Loop side: a rabbitmq-c call stuck past PUB_STUCK_MS (a broker that stopped
+ * reading, so a publish waits forever for a writable socket) is ended by
+ * shutting the socket down: the call fails, and the thread drops the
+ * connection and fails its outstanding jobs.
+ */
+static void on_watch(evutil_socket_t fd, short what, void *arg)
+{
+    struct publisher *p = arg;
+    long long since = atomic_load(&p->blocking_since_ms);
+    if (!since || time_mono_ms() - since < PUB_STUCK_MS)
+        return;
+    pthread_mutex_lock(&p->mu);
+    if (p->sock_fd >= 0) {
+        log_warn(NULL, "broker call blocked for %lld ms: cutting the connection",
+                 (long long)(time_mono_ms() - since));
+        shutdown(p->sock_fd, SHUT_RDWR);
+        p->sock_fd = -1; /* once is enough; the thread closes it */
+    }
+    pthread_mutex_unlock(&p->mu);
+}
+
 struct publisher *pub_start(struct event_base *base, const struct pub_opts *o)
 {
     struct publisher *p = calloc(1, sizeof(*p));
     if (!p)
         return NULL;
     p->opts = *o;
+    p->sock_fd = -1;
     pthread_mutex_init(&p->mu, NULL);
     backoff_init(&p->bo, 100, 5000);
     p->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     p->done_ev = event_new(base, -1, 0, on_done, p);
-    if (p->wake_fd < 0 || !p->done_ev || pthread_create(&p->thread, NULL, pub_thread, p) != 0) {
+    p->watch_ev = event_new(base, -1, EV_PERSIST, on_watch, p);
+    struct timeval watch = {0, PUB_WATCH_MS * 1000};
+    if (p->wake_fd < 0 || !p->done_ev || !p->watch_ev || event_add(p->watch_ev, &watch) != 0 ||
+        pthread_create(&p->thread, NULL, pub_thread, p) != 0) {
         if (p->done_ev)
             event_free(p->done_ev);
+        if (p->watch_ev)
+            event_free(p->watch_ev);
         if (p->wake_fd >= 0)
             close(p->wake_fd);
+        pthread_mutex_destroy(&p->mu);
         free(p);
         return NULL;
     }
@@ -299,6 +410,13 @@ void pub_stop(struct publisher *p)
 {
     atomic_store(&p->stop, 1);
     wake(p);
+    /* The loop is not running the watchdog now: do its job while waiting,
+     * so a publish stuck on a silent broker cannot hold the stop forever. */
+    while (!atomic_load(&p->exited)) {
+        on_watch(-1, 0, p);
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
     pthread_join(p->thread, NULL);
 }
 
@@ -306,6 +424,7 @@ void pub_free(struct publisher *p)
 {
     on_done(-1, 0, p);
     event_free(p->done_ev);
+    event_free(p->watch_ev);
     close(p->wake_fd);
     pthread_mutex_destroy(&p->mu);
     free(p);

@@ -33,5 +33,11 @@ int verb_status(struct ctl *c, int argc, char **argv);
 int verb_close(struct ctl *c, int argc, char **argv);
 int verb_token(struct ctl *c, int argc, char **argv);
 int verb_reconcile(struct ctl *c, int argc, char **argv);
+/* rearm.c: rebuild a lost Redis state from PostgreSQL. */
+int verb_rearm(struct ctl *c, int argc, char **argv);
+/* coupons.c: the coupon pool; dlq.c: dead-letter queues. */
+int verb_import_coupons(struct ctl *c, int argc, char **argv);
+int verb_release_safety(struct ctl *c, int argc, char **argv);
+int verb_dlq(struct ctl *c, int argc, char **argv);
 
 #endif

@@ -27,6 +27,17 @@ static const struct {
      " a violation"},
     {"close", verb_close, "close EVENT                close the event now"},
     {"token", verb_token, "token MEMBER [--ttl S]     mint a member token (tests, demos)"},
+    {"rearm", verb_rearm,
+     "rearm EVENT [--force]      rebuild the event's Redis state from PostgreSQL"},
+    {"import-coupons", verb_import_coupons,
+     "import-coupons EVENT FILE.csv\n"
+     "                             load the vendor's codes (header \"code\" or"
+     " \"code,safety\"), all or nothing"},
+    {"release-safety", verb_release_safety,
+     "release-safety EVENT N     hand N held-back units to the winners (PG + Redis)"},
+    {"dlq", verb_dlq,
+     "dlq list [QUEUE] [--limit N] [--json] | dlq replay QUEUE [--limit N] [--json]\n"
+     "                             queue depths, dead letters; replay them with confirms"},
 };
 
 #define NVERBS (sizeof(verbs) / sizeof(verbs[0]))

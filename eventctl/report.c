@@ -2,9 +2,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ctl.h"
 #include "errors.h"
+#include "mgmt_api.h"
+#include "topology.h"
 
 /* The numbers both verbs show, from PostgreSQL and Redis. */
 struct counts {
@@ -179,6 +182,69 @@ struct check {
     const char *rule;
 };
 
+#define MAX_QUEUES 32
+
+/* Depths of every queue of the topology (management API). */
+struct queue_report {
+    struct mgmt_queue q[MAX_QUEUES];
+    size_t n;
+    int ok;    /* the management API answered */
+    long work; /* ready + unacked messages in work queues (every queue but the .dlq ones) */
+    char err[256];
+};
+
+static int is_dead_letter_queue(const char *name)
+{
+    size_t n = strlen(name);
+    return n >= 4 && strcmp(name + n - 4, ".dlq") == 0;
+}
+
+static void read_queues(struct ctl *c, struct queue_report *qr)
+{
+    qr->ok = mgmt_queue_depths(c->cfg, qr->q, qr->n, qr->err, sizeof(qr->err)) == 0;
+    qr->work = 0;
+    for (size_t i = 0; qr->ok && i < qr->n; i++)
+        if (!is_dead_letter_queue(qr->q[i].name))
+            qr->work += qr->q[i].ready + qr->q[i].unacked;
+}
+
+/*
+ * The queues are shared by every event, so their depths say "nothing in
+ * flight anywhere".  The management API's numbers lag the broker by up to
+ * its statistics interval (5 s by default): a final check that sees work
+ * left looks again for up to 12 s before calling it a violation.
+ */
+static void load_queues(struct ctl *c, struct queue_report *qr, int final)
+{
+    memset(qr, 0, sizeof(*qr));
+    for (size_t i = 0; i < topo_queue_count && qr->n < MAX_QUEUES; i++)
+        snprintf(qr->q[qr->n++].name, sizeof(qr->q[0].name), "%s", topo_queues[i].name);
+    read_queues(c, qr);
+    for (int tries = 0; final && qr->ok && qr->work > 0 && tries < 24; tries++) {
+        struct timespec ts = {0, 500 * 1000000L};
+        nanosleep(&ts, NULL);
+        read_queues(c, qr);
+    }
+    if (!qr->ok)
+        fprintf(stderr, "eventctl reconcile: queue depths unavailable: %s\n", qr->err);
+}
+
+static void print_queues(const struct ctl *c, const struct queue_report *qr)
+{
+    if (c->json) {
+        printf(",\"queues\":{");
+        for (size_t i = 0; qr->ok && i < qr->n; i++)
+            printf("%s\"%s\":{\"ready\":%ld,\"unacked\":%ld,\"consumers\":%ld}", i ? "," : "",
+                   qr->q[i].name, qr->q[i].ready, qr->q[i].unacked, qr->q[i].consumers);
+        printf("}");
+        return;
+    }
+    for (size_t i = 0; qr->ok && i < qr->n; i++)
+        printf("  queue %-22s ready %6ld  unacked %6ld  consumers %ld%s\n", qr->q[i].name,
+               qr->q[i].ready, qr->q[i].unacked, qr->q[i].consumers,
+               qr->q[i].found ? "" : "  (missing)");
+}
+
 int verb_reconcile(struct ctl *c, int argc, char **argv)
 {
     struct counts k;
@@ -188,6 +254,8 @@ int verb_reconcile(struct ctl *c, int argc, char **argv)
         return 2;
     if (ctl_need_db(c) || ctl_need_redis(c) || load_counts(c, ev, &k))
         return 1;
+    struct queue_report qr;
+    load_queues(c, &qr, final);
     long pending = k.redis_entries - k.pg_entries;
     struct check checks[] = {
         {"oversold", k.pg_won > k.winnable ? k.pg_won - k.winnable : 0, k.pg_won <= k.winnable,
@@ -212,6 +280,8 @@ int verb_reconcile(struct ctl *c, int argc, char **argv)
          !final || k.winners_without_coupon == 0, "every winner holds a code (final)"},
         {"winners_not_sent", k.winners_not_sent, !final || k.winners_not_sent == k.failed,
          "every winner was sent a coupon or failed for a recorded reason (final)"},
+        {"work_queues_empty", qr.ok ? qr.work : -1, !final || (qr.ok && qr.work == 0),
+         "no message waits in a work queue, any event's (final; -1: depths unavailable)"},
     };
     int n = (int)(sizeof(checks) / sizeof(checks[0]));
     if (c->json)
@@ -231,6 +301,9 @@ int verb_reconcile(struct ctl *c, int argc, char **argv)
                    checks[i].value, checks[i].rule);
     }
     if (c->json)
-        printf("},\"ok\":%s}\n", bad ? "false" : "true");
+        printf("}");
+    print_queues(c, &qr);
+    if (c->json)
+        printf(",\"ok\":%s}\n", bad ? "false" : "true");
     return bad ? 1 : 0;
 }

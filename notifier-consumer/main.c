@@ -3,6 +3,7 @@
  * coupon from the pool, provider send, ledger row committed, then ack.
  */
 #include <curl/curl.h>
+#include <event2/thread.h>
 
 #include "config.h"
 #include "log.h"
@@ -21,6 +22,8 @@ int main(int argc, char **argv)
     sig_install();
     scripts_init();
     curl_global_init(CURL_GLOBAL_DEFAULT);
+    /* The ledger threads wake the loop with event_active(). */
+    evthread_use_pthreads();
     rc = notifier_run(&cfg);
     curl_global_cleanup();
     log_info(NULL, "stopped");

@@ -1,3 +1,7 @@
+/*
+ * provider.c - the providers' API shapes and the meaning of their answers
+ * (see provider.h).
+ */
 #include "provider.h"
 
 #include <stdio.h>
@@ -7,189 +11,261 @@
 #include <cjson/cJSON.h>
 
 #include "errors.h"
-#include "log.h"
 
-#define RESP_MAX 65536
-
-struct provider_resp {
-    char buf[RESP_MAX];
-    size_t len;
-};
-
-static size_t on_body(char *data, size_t size, size_t n, void *arg)
+const char *provider_api_name(enum provider_api api)
 {
-    struct provider_resp *r = arg;
-    size_t take = size * n;
-    if (take > RESP_MAX - 1 - r->len)
-        take = RESP_MAX - 1 - r->len;
-    memcpy(r->buf + r->len, data, take);
-    r->len += take;
-    r->buf[r->len] = '\0';
-    return size * n;
+    return api == API_ALIMTALK ? "alimtalk" : "sms";
 }
 
-int provider_init(struct provider *p, const struct gd_config *cfg)
+const char *provider_outcome_name(enum provider_outcome o)
 {
-    p->cfg = cfg;
-    p->curl = curl_easy_init();
-    p->resp = calloc(1, sizeof(*p->resp));
-    return p->curl && p->resp ? GD_OK : GD_ENOMEM;
+    static const char *const names[] = {"sent",        "not_kakao",     "permanent", "uncertain",
+                                        "retry_clean", "retry_unknown", "not_found"};
+    return (size_t)o < sizeof(names) / sizeof(names[0]) ? names[o] : "unknown";
 }
 
-void provider_free(struct provider *p)
+static int fits(int n, size_t cap)
 {
-    if (p->curl)
-        curl_easy_cleanup(p->curl);
-    free(p->resp);
-    p->curl = NULL;
-    p->resp = NULL;
+    return n >= 0 && (size_t)n < cap ? GD_OK : GD_ETOOBIG;
 }
 
-/* One request; returns the HTTP status, or 0 on a transport failure (error filled). */
-static long http(struct provider *p, const char *url, const char *idem, const char *body,
-                 struct provider_resp *r, char *error, size_t error_len)
+int provider_send_url(enum provider_api api, const char *base, const char *appkey, char *out,
+                      size_t cap)
 {
-    char secret[300], key[160];
-    struct curl_slist *h = NULL;
-    long status = 0;
-    CURL *c = p->curl;
-    curl_easy_reset(c);
-    snprintf(secret, sizeof(secret), "X-Secret-Key: %s", p->cfg->provider_secret);
-    h = curl_slist_append(h, "Content-Type: application/json;charset=UTF-8");
-    h = curl_slist_append(h, secret);
-    if (idem) {
-        snprintf(key, sizeof(key), "X-Idempotency-Key: %s", idem);
-        h = curl_slist_append(h, key);
-    }
-    r->len = 0;
-    r->buf[0] = '\0';
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, p->cfg->provider_timeout_ms);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 2000L);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    if (body)
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-    CURLcode cc = curl_easy_perform(c);
-    if (cc == CURLE_OK)
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    else
-        snprintf(error, error_len, "%s", curl_easy_strerror(cc));
-    curl_slist_free_all(h);
-    return status;
+    if (api == API_ALIMTALK)
+        return fits(snprintf(out, cap, "%s/alimtalk/v2.3/appkeys/%s/messages", base, appkey), cap);
+    return fits(snprintf(out, cap, "%s/sms/v3.0/appKeys/%s/sender/sms", base, appkey), cap);
 }
 
-static char *build_body(const struct gd_config *cfg, int kakao, const char *phone,
-                        const char *coupon, long seq)
+int provider_lookup_url(const char *base, const char *key, char *out, size_t cap)
 {
-    char text[256], seqs[24];
+    return fits(snprintf(out, cap, "%s/v1/idempotency/%s", base, key), cap);
+}
+
+int provider_query_url(enum provider_api api, const char *base, const char *appkey,
+                       const char *request_id, char *out, size_t cap)
+{
+    /* A provider id is echoed into a URL path: refuse anything but safe characters. */
+    if (request_id[0] == '\0' || strspn(request_id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopq"
+                                                    "rstuvwxyz0123456789-_.") != strlen(request_id))
+        return GD_EINVAL;
+    if (api == API_ALIMTALK)
+        return fits(
+            snprintf(out, cap, "%s/alimtalk/v2.3/appkeys/%s/messages/%s", base, appkey, request_id),
+            cap);
+    return fits(
+        snprintf(out, cap, "%s/sms/v3.0/appKeys/%s/sender/sms/%s", base, appkey, request_id), cap);
+}
+
+int provider_key(enum provider_api api, const struct winner_msg *w, char *out, size_t cap)
+{
+    /* The winner's own channel uses the entry id; the SMS fallback of a
+     * KakaoTalk winner needs a key of its own (the AlimTalk key is spent). */
+    int fallback = api == API_SMS && strcmp(w->channel, "kakao") == 0;
+    return fits(snprintf(out, cap, "%s%s", w->entry_id, fallback ? "-sms" : ""), cap);
+}
+
+char *provider_send_body(enum provider_api api, const struct gd_config *cfg,
+                         const struct winner_msg *w, const char *coupon)
+{
+    char text[256], seq[24];
     snprintf(text, sizeof(text), "[giftdrop] Your gift coupon: %s", coupon);
-    snprintf(seqs, sizeof(seqs), "%ld", seq);
+    snprintf(seq, sizeof(seq), "%ld", w->seq);
     cJSON *o = cJSON_CreateObject();
-    if (kakao) {
+    if (!o)
+        return NULL;
+    if (api == API_ALIMTALK) {
         cJSON_AddStringToObject(o, "senderKey", cfg->provider_appkey);
         cJSON_AddStringToObject(o, "templateCode", "GIFT_COUPON");
     } else {
+        cJSON_AddStringToObject(o, "templateId", "GIFT_COUPON_SMS");
         cJSON_AddStringToObject(o, "body", text);
         cJSON_AddStringToObject(o, "sendNo", "15880000");
     }
     cJSON *list = cJSON_AddArrayToObject(o, "recipientList");
     cJSON *r = cJSON_CreateObject();
-    cJSON_AddStringToObject(r, "recipientNo", phone);
+    cJSON_AddItemToArray(list, r);
+    cJSON_AddStringToObject(r, "recipientNo", w->phone);
     cJSON *tp = cJSON_AddObjectToObject(r, "templateParameter");
     cJSON_AddStringToObject(tp, "coupon_code", coupon);
-    cJSON_AddStringToObject(tp, "seq", seqs);
-    if (kakao) { /* AlimTalk falls back to SMS, as real AlimTalk services do */
+    cJSON_AddStringToObject(tp, "seq", seq);
+    if (api == API_ALIMTALK) {
+        /* Our own fallback, once, under its own key: see provider.h. */
         cJSON *rs = cJSON_AddObjectToObject(r, "resendParameter");
-        cJSON_AddBoolToObject(rs, "isResend", 1);
-        cJSON_AddStringToObject(rs, "resendType", "SMS");
-        cJSON_AddStringToObject(rs, "resendContent", text);
+        cJSON_AddBoolToObject(rs, "isResend", 0);
     }
-    cJSON_AddItemToArray(list, r);
     char *s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     return s;
 }
 
-/* Read {"header":{isSuccessful,resultCode,resultMessage},"message":{requestId,sendResults}}. */
-static void parse_send(const char *body, struct send_result *out)
+/* The parts of {"header":{...},"message":{"requestId","sendResults":[{..}]}} we read. */
+struct answer {
+    int readable; /* JSON with header.isSuccessful true and a first result code */
+    int code;     /* sendResults[0].resultCode */
+    char message[120];
+    char request_id[96];
+    int duplicate; /* header.resultMessage DUPLICATED_REQUEST */
+};
+
+static void copy_str(char *dst, size_t cap, const cJSON *v)
 {
+    if (cJSON_IsString(v))
+        snprintf(dst, cap, "%s", v->valuestring);
+}
+
+static void parse_answer(const char *body, struct answer *a)
+{
+    memset(a, 0, sizeof(*a));
     cJSON *o = cJSON_Parse(body);
     const cJSON *hdr = cJSON_GetObjectItemCaseSensitive(o, "header");
     const cJSON *msg = cJSON_GetObjectItemCaseSensitive(o, "message");
-    const cJSON *ok = cJSON_GetObjectItemCaseSensitive(hdr, "isSuccessful");
-    const cJSON *rid = cJSON_GetObjectItemCaseSensitive(msg, "requestId");
     const cJSON *res = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(msg, "sendResults"), 0);
     const cJSON *code = cJSON_GetObjectItemCaseSensitive(res, "resultCode");
-    const cJSON *text = cJSON_GetObjectItemCaseSensitive(res, "resultMessage");
-    if (!cJSON_IsTrue(ok) || !cJSON_IsString(rid) || !cJSON_IsNumber(code)) {
-        out->status = SEND_TRANSIENT;
-        snprintf(out->error, sizeof(out->error), "unreadable provider answer");
-    } else if (code->valueint != 0) {
-        out->status = SEND_PERMANENT;
-        snprintf(out->error, sizeof(out->error), "recipient refused: %d %s", code->valueint,
-                 cJSON_IsString(text) ? text->valuestring : "");
-    } else {
-        out->status = SEND_OK;
-        snprintf(out->request_id, sizeof(out->request_id), "%s", rid->valuestring);
+    const cJSON *hmsg = cJSON_GetObjectItemCaseSensitive(hdr, "resultMessage");
+    a->readable =
+        cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(hdr, "isSuccessful")) && cJSON_IsNumber(code);
+    if (a->readable) {
+        a->code = code->valueint;
+        copy_str(a->message, sizeof(a->message),
+                 cJSON_GetObjectItemCaseSensitive(res, "resultMessage"));
+        copy_str(a->request_id, sizeof(a->request_id),
+                 cJSON_GetObjectItemCaseSensitive(msg, "requestId"));
+        a->duplicate = cJSON_IsString(hmsg) && strcmp(hmsg->valuestring, "DUPLICATED_REQUEST") == 0;
     }
     cJSON_Delete(o);
 }
 
-void provider_send(struct provider *p, const char *channel, const char *phone, const char *coupon,
-                   const char *entry_id, long seq, struct send_result *out)
+static void result_init(struct provider_result *out, const struct provider_http *h)
 {
-    int kakao = strcmp(channel, "kakao") == 0;
     memset(out, 0, sizeof(*out));
-    if (kakao)
-        snprintf(out->endpoint, sizeof(out->endpoint), "%s/alimtalk/v2.3/appkeys/%s/messages",
-                 p->cfg->provider_url, p->cfg->provider_appkey);
-    else
-        snprintf(out->endpoint, sizeof(out->endpoint), "%s/sms/v3.0/appKeys/%s/sender/sms",
-                 p->cfg->provider_url, p->cfg->provider_appkey);
-    char *body = build_body(p->cfg, kakao, phone, coupon, seq);
-    if (!body) {
-        out->status = SEND_TRANSIENT;
-        snprintf(out->error, sizeof(out->error), "out of memory");
+    out->retry_after_s = h->retry_after_s;
+}
+
+/* A per-recipient code read from an answer the endpoint gave properly. */
+static void from_code(enum provider_api api, const struct answer *a, struct provider_result *out)
+{
+    out->result_code = a->code;
+    out->endpoint_ok = 1;
+    snprintf(out->request_id, sizeof(out->request_id), "%s", a->request_id);
+    switch (a->code) {
+    case PROVIDER_RC_OK:
+        out->outcome = a->request_id[0] ? OUT_SENT : OUT_RETRY_UNKNOWN;
+        if (!a->request_id[0])
+            snprintf(out->error, sizeof(out->error), "success without a requestId");
+        return;
+    case PROVIDER_RC_TEMPORARY:
+        out->outcome = OUT_RETRY_CLEAN;
+        break;
+    case PROVIDER_RC_UNKNOWN:
+        out->outcome = a->request_id[0] ? OUT_UNCERTAIN : OUT_RETRY_UNKNOWN;
+        break;
+    case PROVIDER_RC_NOT_KAKAO:
+        /* Only AlimTalk can refuse a number for not being on KakaoTalk. */
+        out->outcome = api == API_ALIMTALK ? OUT_NOT_KAKAO : OUT_PERMANENT;
+        break;
+    default: /* invalid number, template errors and codes we do not know */
+        out->outcome = OUT_PERMANENT;
+        break;
+    }
+    snprintf(out->error, sizeof(out->error), "%s: recipient result %d %s", provider_api_name(api),
+             a->code, a->message);
+}
+
+static void transport_failure(const struct provider_http *h, const char *what,
+                              struct provider_result *out)
+{
+    out->outcome = h->request_left ? OUT_RETRY_UNKNOWN : OUT_RETRY_CLEAN;
+    snprintf(out->error, sizeof(out->error), "%s: %s%s", what, h->tls_failure ? "TLS: " : "",
+             h->err && h->err[0] ? h->err : "transport error");
+}
+
+void provider_classify_send(enum provider_api api, const struct provider_http *h,
+                            struct provider_result *out)
+{
+    struct answer a;
+    result_init(out, h);
+    if (!h->transport_ok) {
+        transport_failure(h, provider_api_name(api), out);
         return;
     }
-    long status = http(p, out->endpoint, entry_id, body, p->resp, out->error, sizeof(out->error));
-    free(body);
-    if (status == 200) {
-        parse_send(p->resp->buf, out);
-    } else if (status == 0 || status >= 500 || status == 429 || status == 401 || status == 403) {
-        /* Transport failures, provider trouble and our own credentials
-         * (an operator fixes them) are retried; nothing is burned. */
-        out->status = SEND_TRANSIENT;
-        if (status)
-            snprintf(out->error, sizeof(out->error), "provider answered HTTP %ld", status);
-    } else {
-        out->status = SEND_PERMANENT;
-        snprintf(out->error, sizeof(out->error), "provider refused the request: HTTP %ld", status);
+    if (h->status == 200) {
+        parse_answer(h->body, &a);
+        if (!a.readable) {
+            out->outcome = OUT_RETRY_UNKNOWN;
+            snprintf(out->error, sizeof(out->error), "%s: unreadable answer to a send",
+                     provider_api_name(api));
+            return;
+        }
+        from_code(api, &a, out);
+        out->duplicate = a.duplicate || h->replay;
+        return;
     }
+    /* 429 and 503 refuse before doing anything; 500, 502 and 504 may come
+     * from behind a proxy after the send went out. */
+    int clean = h->status == 429 || h->status == 503;
+    if (h->status == 429 || h->status >= 500) {
+        out->outcome = clean ? OUT_RETRY_CLEAN : OUT_RETRY_UNKNOWN;
+        snprintf(out->error, sizeof(out->error), "%s: HTTP %ld", provider_api_name(api), h->status);
+        return;
+    }
+    out->endpoint_ok = 1;
+    if (h->status == 401 || h->status == 403) {
+        /* Our credentials: an operator fixes them and the retries succeed. */
+        out->outcome = OUT_RETRY_CLEAN;
+        snprintf(out->error, sizeof(out->error),
+                 "%s: HTTP %ld, the provider refuses our secret key", provider_api_name(api),
+                 h->status);
+        return;
+    }
+    out->outcome = OUT_PERMANENT;
+    snprintf(out->error, sizeof(out->error), "%s: HTTP %ld, request refused",
+             provider_api_name(api), h->status);
 }
 
-int provider_lookup(struct provider *p, const char *entry_id, struct send_result *out)
+/* Lookups and queries: the stored answer, "unknown to the provider", or
+ * "cannot tell" (then nothing may be resent). */
+static void classify_stored(enum provider_api api, const struct provider_http *h, const char *what,
+                            enum provider_outcome on_404, struct provider_result *out)
 {
-    char url[300];
-    memset(out, 0, sizeof(*out));
-    snprintf(url, sizeof(url), "%s/v1/idempotency/%s", p->cfg->provider_url, entry_id);
-    long status = http(p, url, NULL, NULL, p->resp, out->error, sizeof(out->error));
-    if (status == 404)
-        return 0;
-    if (status != 200)
-        return -1;
-    cJSON *o = cJSON_Parse(p->resp->buf);
-    const cJSON *rid = cJSON_GetObjectItemCaseSensitive(o, "requestId");
-    int found = cJSON_IsString(rid);
-    if (found) {
-        snprintf(out->request_id, sizeof(out->request_id), "%s", rid->valuestring);
-        snprintf(out->endpoint, sizeof(out->endpoint), "%s", url);
-        out->status = SEND_OK;
+    struct answer a;
+    result_init(out, h);
+    out->retry_after_s = -1;
+    if (!h->transport_ok) {
+        transport_failure(h, what, out);
+        out->outcome = OUT_RETRY_UNKNOWN; /* we still do not know */
+        return;
     }
-    cJSON_Delete(o);
-    return found ? 1 : -1;
+    if (h->status == 404) {
+        out->outcome = on_404;
+        out->endpoint_ok = 1;
+        snprintf(out->error, sizeof(out->error), "%s: not found", what);
+        return;
+    }
+    if (h->status == 200) {
+        parse_answer(h->body, &a);
+        if (a.readable) {
+            from_code(api, &a, out);
+            out->duplicate = 1;
+            if (out->outcome == OUT_UNCERTAIN) /* a query must not answer "query me" */
+                out->outcome = OUT_RETRY_UNKNOWN;
+            return;
+        }
+    }
+    out->outcome = OUT_RETRY_UNKNOWN;
+    snprintf(out->error, sizeof(out->error), "%s: HTTP %ld, cannot tell whether it was sent", what,
+             h->status);
+}
+
+void provider_classify_lookup(enum provider_api api, const struct provider_http *h,
+                              struct provider_result *out)
+{
+    classify_stored(api, h, "idempotency lookup", OUT_NOT_FOUND, out);
+}
+
+void provider_classify_query(enum provider_api api, const struct provider_http *h,
+                             struct provider_result *out)
+{
+    /* The request id came from the provider: "not found" is no proof. */
+    classify_stored(api, h, "request query", OUT_RETRY_UNKNOWN, out);
 }

@@ -1,222 +1,130 @@
+/*
+ * run.c - notifier-consumer's event loop: wires the consumer, the
+ * publisher, the HTTP client, the balancers and the ledger pool together,
+ * and runs until SIGTERM has drained the jobs under way.
+ *
+ * Stopping (SIGTERM/SIGINT): no new jobs (deliveries are handed back),
+ * parked twins handed back, jobs under way finish - their provider
+ * requests, ledger writes, republishes and acks - within a deadline of
+ * twice the provider timeout plus ten seconds; whatever is left then goes
+ * back to the queues when the connections close.
+ */
 #include "run.h"
 
+#include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include "backoff.h"
-#include "db.h"
 #include "errors.h"
-#include "ledger.h"
 #include "log.h"
-#include "messages.h"
-#include "provider.h"
-#include "rds.h"
-#include "rmq.h"
+#include "notifier.h"
 #include "signals.h"
-#include "topology.h"
+#include "timeutil.h"
 
-struct notifier {
-    const struct gd_config *cfg;
-    struct rmq_conn consume;
-    struct rmq_conn publish; /* dead letters with a reason */
-    struct rds redis;
-    struct db db;
-    struct provider prov;
-    struct backoff retry;
-    long sent, failed, duplicates, poisoned;
+#define TICK_MS  200   /* signal flag and drain checks */
+#define STATS_MS 10000 /* counters in the log */
+
+struct loop_state {
+    struct notifier *nf;
+    struct event *tick;
+    int64_t stop_deadline_ms;
+    int64_t next_stats_ms;
+    struct notifier_stats logged;
 };
 
-#define W_LOG(w, d)                                                                                \
-    (&(struct log_ctx){.event_id = (w)->event_id,                                                  \
-                       .entry_id = (w)->entry_id,                                                  \
-                       .member_id = (w)->member_id,                                                \
-                       .traceparent = (d)->traceparent,                                            \
-                       .phone = (w)->phone})
-
-static void sleep_ms(int ms)
+static void log_stats(struct notifier *nf, const char *when)
 {
-    while (ms > 0 && !sig_stop_requested()) {
-        int step = ms > 100 ? 100 : ms;
-        struct timespec ts = {0, step * 1000000L};
-        nanosleep(&ts, NULL);
-        ms -= step;
+    const struct notifier_stats *s = &nf->st;
+    log_info(NULL,
+             "%s: started %ld sent %ld failed %ld (no coupon %ld) duplicates %ld retried %ld"
+             " delayed %ld busy %ld fallbacks %ld resolved %ld uncertain %ld poison %ld"
+             " handed back %ld; active %d, requests in flight %d",
+             when, s->started, s->sent, s->failed, s->no_coupon, s->duplicates, s->retried,
+             s->delayed, s->busy, s->fallbacks, s->resolved, s->uncertain, s->poison, s->released,
+             nf->n_active, nf->http_busy);
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    struct loop_state *ls = arg;
+    struct notifier *nf = ls->nf;
+    int64_t now = time_mono_ms();
+    if (sig_stop_requested() && !nf->stopping) {
+        nf->stopping = 1;
+        ls->stop_deadline_ms = now + 2 * nf->cfg->provider_timeout_ms + 10000;
+        log_info(NULL, "stopping: finishing %d jobs under way", nf->n_active);
+        job_release_parked(nf);
+    }
+    if (nf->stopping && (nf->n_active == 0 || now >= ls->stop_deadline_ms)) {
+        if (nf->n_active)
+            log_warn(NULL, "stop deadline: %d jobs handed back unfinished", nf->n_active);
+        event_base_loopbreak(nf->base);
+        return;
+    }
+    if (now >= ls->next_stats_ms) {
+        ls->next_stats_ms = now + STATS_MS;
+        if (memcmp(&ls->logged, &nf->st, sizeof(nf->st)) != 0)
+            log_stats(nf, "progress");
+        ls->logged = nf->st;
     }
 }
 
-static int ensure_connected(struct notifier *nf)
+static int setup(struct notifier *nf, struct loop_state *ls)
 {
+    char err[300];
     const struct gd_config *cfg = nf->cfg;
-    int rc;
-    if (nf->consume.broken)
-        rmq_close(&nf->consume);
-    if (nf->publish.broken)
-        rmq_close(&nf->publish);
-    if (!nf->publish.open) {
-        struct rmq_opts o = {cfg->amqp_url, "notifier-consumer", cfg->instance, "publish", 0, 5000};
-        if ((rc = rmq_open_publisher(&nf->publish, &o)) != GD_OK) {
-            log_warn(NULL, "broker (publish) not usable: %s", nf->publish.err);
-            return rc;
-        }
+    retry_schedule_parse(&nf->retry, cfg->notify_retry_schedule);
+    if (endpoints_init(&nf->eps, cfg, err, sizeof(err)) != GD_OK) {
+        log_error(NULL, "provider endpoints: %s", err);
+        return GD_ECONFIG;
     }
-    if ((rc = rds_ensure(&nf->redis)) != GD_OK) {
-        log_warn(NULL, "redis not usable: %s", nf->redis.err);
-        return rc;
-    }
-    if ((rc = db_ensure(&nf->db)) != GD_OK) {
-        log_warn(NULL, "postgres not usable: %s", nf->db.err);
-        return rc;
-    }
-    if (!nf->consume.open) {
-        const char *q[] = {Q_KAKAO, Q_SMS};
-        struct rmq_opts o = {cfg->amqp_url, "notifier-consumer",        cfg->instance,
-                             "consume",     (int)cfg->amqp_heartbeat_s, 5000};
-        if ((rc = rmq_open_consumer(&nf->consume, &o, (int)cfg->amqp_prefetch, q, 2)) != GD_OK) {
-            log_warn(NULL, "broker (consume) not usable: %s", nf->consume.err);
-            return rc;
-        }
-        log_info(&(struct log_ctx){.conn = nf->consume.name}, "consuming %s and %s", Q_KAKAO,
-                 Q_SMS);
-    }
-    return GD_OK;
+    nf->base = event_base_new();
+    if (!nf->base)
+        return GD_ENOMEM;
+    nf->http = http_client_new(nf->base, cfg->provider_ca_file, (int)cfg->notify_concurrency);
+    nf->ledger = ledger_pool_new(cfg, (int)cfg->notify_db_conns, nf->base, job_on_ledger, nf);
+    ls->tick = event_new(nf->base, -1, EV_PERSIST, on_tick, ls);
+    if (!nf->http || !nf->ledger || !ls->tick)
+        return GD_ENOMEM;
+    struct timeval tv = {0, TICK_MS * 1000};
+    event_add(ls->tick, &tv);
+    republish_init(&nf->out, cfg, nf->base);
+    return consumer_start(&nf->in, cfg, nf->base, job_on_delivery, nf);
 }
 
-/* Redis mirror of the outcome, for GET .../entries/me; best effort. */
-static void mark_notified(struct notifier *nf, const struct winner_msg *w, const char *status)
+/* Order matters: nothing may call back into a job once jobs are freed. */
+static void teardown(struct notifier *nf, struct loop_state *ls)
 {
-    char key[64];
-    redisReply *r = NULL;
-    rds_key(key, sizeof(key), w->event_id, "notified");
-    const char *argv[] = {"HSET", key, w->member_id, status};
-    if (rds_command(&nf->redis, &r, 4, argv, NULL) == GD_OK)
-        freeReplyObject(r);
-    else
-        log_warn(NULL, "redis notified mirror failed: %s", nf->redis.err);
-}
-
-/* Dead-letter a delivery to notify.dlq with a reason, confirmed. */
-static int dead_letter(struct notifier *nf, const struct rmq_delivery *d, const char *why)
-{
-    struct rmq_props p = {d->message_id[0] ? d->message_id : NULL,
-                          "dead-letter",
-                          "notifier-consumer",
-                          0,
-                          d->event_id,
-                          d->traceparent,
-                          why};
-    int rc = rmq_publish(&nf->publish, EX_DLX, DLK_NOTIFY, 1, &p, d->body, d->len, NULL);
-    return rc == GD_OK ? rmq_wait_confirms(&nf->publish, 5000) : rc;
-}
-
-/* Handle one winner; 0 when it was acked or rejected as intended. */
-static int notify_one(struct notifier *nf, struct rmq_delivery *d)
-{
-    struct winner_msg w;
-    struct send_result res;
-    enum ledger_state state;
-    char why[200], coupon[128] = "";
-    int rc;
-
-    if (winner_msg_decode(d->body, d->len, &w, why, sizeof(why)) != GD_OK) {
-        nf->poisoned++;
-        log_warn(&(struct log_ctx){.entry_id = d->message_id}, "poison winner: %s", why);
-        if ((rc = dead_letter(nf, d, why)) != GD_OK)
-            return rc;
-        return rmq_ack(&nf->consume, d->tag, 0);
-    }
-    if ((rc = ledger_begin(&nf->db, &w, &state, coupon, sizeof(coupon))) != GD_OK) {
-        log_warn(W_LOG(&w, d), "ledger unavailable: %s", nf->db.err);
-        return rc;
-    }
-    if (state == LEDGER_DONE_SENT || state == LEDGER_DONE_FAILED) {
-        nf->duplicates++;
-        log_info(W_LOG(&w, d), "already %s: acked without a send",
-                 state == LEDGER_DONE_SENT ? "sent" : "failed");
-        return rmq_ack(&nf->consume, d->tag, 0);
-    }
-    if (state == LEDGER_NO_COUPON) {
-        nf->failed++;
-        log_error(W_LOG(&w, d), "coupon pool exhausted for event %lld", w.event_id);
-        mark_notified(nf, &w, "failed");
-        return rmq_ack(&nf->consume, d->tag, 0);
-    }
-    if (state == LEDGER_RESOLVE && provider_lookup(&nf->prov, w.entry_id, &res) == 1) {
-        log_info(W_LOG(&w, d), "earlier attempt had reached the provider: not resent");
-    } else {
-        provider_send(&nf->prov, w.channel, w.phone, coupon, w.entry_id, w.seq, &res);
-    }
-    switch (res.status) {
-    case SEND_OK:
-        if ((rc = ledger_finish(&nf->db, &w, "sent", res.endpoint, res.request_id, NULL)) != GD_OK)
-            return rc;
-        mark_notified(nf, &w, "sent");
-        nf->sent++;
-        backoff_reset(&nf->retry);
-        log_debug(
-            &(struct log_ctx){
-                .event_id = w.event_id, .entry_id = w.entry_id, .phone = w.phone, .coupon = coupon},
-            "coupon sent");
-        return rmq_ack(&nf->consume, d->tag, 0);
-    case SEND_PERMANENT:
-        if ((rc = ledger_finish(&nf->db, &w, "failed", res.endpoint, NULL, res.error)) != GD_OK)
-            return rc;
-        mark_notified(nf, &w, "failed");
-        nf->failed++;
-        log_error(W_LOG(&w, d), "send failed for good: %s", res.error);
-        if ((rc = dead_letter(nf, d, res.error)) != GD_OK)
-            return rc;
-        return rmq_ack(&nf->consume, d->tag, 0);
-    case SEND_TRANSIENT:
-    default:
-        ledger_note(&nf->db, &w, res.error);
-        log_warn(W_LOG(&w, d), "send failed, will retry: %s", res.error);
-        /* Back off before handing it back; the queue's delivery limit ends a
-         * message that keeps failing in notify.dlq. */
-        sleep_ms(backoff_next_ms(&nf->retry));
-        return rmq_reject(&nf->consume, d->tag, 1);
-    }
+    consumer_stop(&nf->in); /* unacked deliveries return to their queues */
+    republish_close(&nf->out);
+    http_client_free(nf->http);
+    ledger_pool_free(nf->ledger); /* joins its threads; releases every lease */
+    job_free_all(nf);
+    endpoints_log_stats(&nf->eps);
+    endpoints_free(&nf->eps);
+    if (ls->tick)
+        event_free(ls->tick);
+    if (nf->base)
+        event_base_free(nf->base);
 }
 
 int notifier_run(const struct gd_config *cfg)
 {
     struct notifier nf;
-    struct backoff bo;
+    struct loop_state ls;
     memset(&nf, 0, sizeof(nf));
+    memset(&ls, 0, sizeof(ls));
     nf.cfg = cfg;
-    backoff_init(&bo, 100, 5000);
-    backoff_init(&nf.retry, 50, 2000);
-    if (provider_init(&nf.prov, cfg) != GD_OK)
-        return 1;
-    rds_connect(&nf.redis, cfg->redis_url, 3000);
-    db_connect(&nf.db, cfg->database_url, "notifier-consumer");
-    while (!sig_stop_requested()) {
-        struct rmq_delivery d;
-        if (ensure_connected(&nf) != GD_OK) {
-            sleep_ms(backoff_next_ms(&bo));
-            continue;
-        }
-        int rc = rmq_next(&nf.consume, 500, &d);
-        if (rc == GD_ETIMEOUT)
-            continue;
-        if (rc != GD_OK) {
-            log_warn(NULL, "consume failed: %s", nf.consume.err);
-            rmq_close(&nf.consume);
-            continue;
-        }
-        rc = notify_one(&nf, &d);
-        rmq_delivery_free(&d);
-        if (rc != GD_OK) {
-            rmq_close(&nf.consume); /* unacked deliveries return to the queue */
-            sleep_ms(backoff_next_ms(&bo));
-            continue;
-        }
-        backoff_reset(&bo);
+    ls.nf = &nf;
+    ls.next_stats_ms = time_mono_ms() + STATS_MS;
+    int rc = setup(&nf, &ls);
+    if (rc == GD_OK) {
+        log_info(NULL, "running: %ld provider requests in flight at most, %ld ledger connections",
+                 cfg->notify_concurrency, cfg->notify_db_conns);
+        event_base_dispatch(nf.base);
+    } else {
+        log_error(NULL, "cannot start: %s", err_str(rc));
     }
-    log_info(NULL, "stopping: sent %ld, failed %ld, duplicates skipped %ld, poison %ld", nf.sent,
-             nf.failed, nf.duplicates, nf.poisoned);
-    rmq_close(&nf.consume);
-    rmq_close(&nf.publish);
-    rds_close(&nf.redis);
-    db_close(&nf.db);
-    provider_free(&nf.prov);
-    return 0;
+    log_stats(&nf, "stopped");
+    teardown(&nf, &ls);
+    return rc == GD_OK ? 0 : 1;
 }

@@ -1,10 +1,15 @@
 /*
  * decide.h - one batch of entries, decided: claim in Redis (pipelined),
- * outcome rows in PostgreSQL (one transaction), winners published with
+ * outcome rows in PostgreSQL (one statement), winners published with
  * confirms, poison dead-lettered with a reason, and only then the batch is
- * acked with one `multiple` ack.  Any failure leaves the batch unacked: the
- * caller drops the consuming connection so the broker redelivers it, and
- * the claim script and ON CONFLICT make the second pass change nothing.
+ * acked with one `multiple` ack.
+ *
+ * A failed attempt leaves the batch unacked and is safe to repeat: the claim
+ * script answers a decided member the same way, ON CONFLICT skips rows
+ * already recorded (their outcome is then read back from PostgreSQL, the
+ * system of record), and a republished winner changes nothing downstream.
+ * The caller (run.c) repeats the attempt in place after transient failures,
+ * so an outage does not burn the broker's delivery limit of good entries.
  */
 #ifndef GD_DECIDE_H
 #define GD_DECIDE_H
@@ -18,10 +23,16 @@
 struct decide_item {
     struct rmq_delivery d;
     struct entry_msg m;
-    int poison;
-    char why[200];
+    int bad; /* the body does not decode: poison on every attempt */
+    /* The rest is the state of one attempt, reset by decide_batch(). */
+    int poison;  /* dead-letter it, with `why` as x-reason */
+    int sent;    /* its claim went into the Redis pipeline */
+    int unknown; /* the claim found no Redis state for its event */
+    int dup;     /* the member's outcome row belongs to another entry_id: ack only */
+    int inserted;
     int won;
     long seq;
+    char why[200];
     char channel[8];
     char phone[MSG_PHONE_MAX + 1];
 };
@@ -32,12 +43,34 @@ struct decider {
     struct rmq_conn consume;
     struct rmq_conn publish;
     struct rds redis;
-    struct db db;      /* primary: outcome rows */
+    struct db db;      /* primary: outcome rows, event states */
     struct db replica; /* member lookups; the primary when no replica is set */
-    long decided, won, lost, poisoned;
+    long decided, won, lost, poisoned, duplicates;
 };
 
-/* Decide items[0..n); 0 when everything is durable and acked. */
+/* Decode every body once per batch; a body that does not decode is poison. */
+void decide_decode(struct decide_item *items, int n);
+/*
+ * One attempt at items[0..n): 0 when every effect is durable and the batch
+ * is acked; otherwise an error code and nothing acked.
+ */
 int decide_batch(struct decider *dc, struct decide_item *items, int n);
+
+/* Mark one item as poison with its reason (printf-style). */
+void item_poison(struct decide_item *it, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* The steps of decide_batch(), one file each. */
+
+/* claim.c: pipelined claim calls; per-item script errors poison that item only. */
+int claim_batch(struct decider *dc, struct decide_item *items, int n);
+/*
+ * claim.c: items whose event Redis does not know: poison when PostgreSQL does
+ * not know it either, is not armed or has ended; GD_ENOTFOUND (retry) while a
+ * live event has lost its Redis state, until `eventctl rearm` restores it.
+ */
+int claim_resolve_unknown(struct decider *dc, struct decide_item *items, int n);
+/* record.c: outcome rows, one statement; rows PostgreSQL refuses become poison. */
+int record_outcomes(struct decider *dc, struct decide_item *items, int n);
 
 #endif

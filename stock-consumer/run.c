@@ -4,6 +4,9 @@
 #include <string.h>
 #include <time.h>
 
+#include <amqp.h>
+#include <amqp_framing.h>
+
 #include "backoff.h"
 #include "decide.h"
 #include "errors.h"
@@ -22,13 +25,11 @@ static void sleep_ms(int ms)
     }
 }
 
-/* Bring every connection up; 0 when all are usable. */
-static int ensure_connected(struct decider *dc)
+/* Everything a batch needs except the consuming connection; 0 when usable. */
+static int ensure_deps(struct decider *dc)
 {
     const struct gd_config *cfg = dc->cfg;
     int rc;
-    if (dc->consume.broken)
-        rmq_close(&dc->consume);
     if (dc->publish.broken)
         rmq_close(&dc->publish);
     if (!dc->publish.open) {
@@ -46,22 +47,80 @@ static int ensure_connected(struct decider *dc)
         log_warn(NULL, "postgres not usable: %s", dc->db.err);
         return rc;
     }
-    if ((rc = db_ensure(&dc->replica)) != GD_OK) {
+    if ((rc = db_ensure(&dc->replica)) != GD_OK)
         log_warn(NULL, "postgres replica not usable: %s", dc->replica.err);
+    return rc;
+}
+
+/* Consume last: no delivery is taken before everything it needs is up. */
+static int ensure_consumer(struct decider *dc)
+{
+    const struct gd_config *cfg = dc->cfg;
+    const char *q[] = {Q_STOCK};
+    if (dc->consume.broken)
+        rmq_close(&dc->consume);
+    if (dc->consume.open)
+        return GD_OK;
+    struct rmq_opts o = {cfg->amqp_url, "stock-consumer",           cfg->instance,
+                         "consume",     (int)cfg->amqp_heartbeat_s, 5000};
+    int rc = rmq_open_consumer(&dc->consume, &o, (int)cfg->amqp_prefetch, q, 1);
+    if (rc != GD_OK) {
+        log_warn(NULL, "broker (consume) not usable: %s", dc->consume.err);
         return rc;
     }
-    /* Consume last: no delivery is taken before everything it needs is up. */
-    if (!dc->consume.open) {
-        const char *q[] = {Q_STOCK};
-        struct rmq_opts o = {cfg->amqp_url, "stock-consumer",           cfg->instance,
-                             "consume",     (int)cfg->amqp_heartbeat_s, 5000};
-        if ((rc = rmq_open_consumer(&dc->consume, &o, (int)cfg->amqp_prefetch, q, 1)) != GD_OK) {
-            log_warn(NULL, "broker (consume) not usable: %s", dc->consume.err);
-            return rc;
+    log_info(&(struct log_ctx){.conn = dc->consume.name}, "consuming %s", Q_STOCK);
+    return GD_OK;
+}
+
+/*
+ * Wait ms while holding a batch, sending heartbeats on the consuming
+ * connection: rabbitmq-c sends them only from inside its calls, and a broker
+ * that hears nothing for two intervals drops the connection, which requeues
+ * the batch and counts a delivery against each entry's delivery limit.
+ */
+static int hold(struct decider *dc, int ms)
+{
+    amqp_frame_t beat;
+    memset(&beat, 0, sizeof(beat));
+    beat.frame_type = AMQP_FRAME_HEARTBEAT;
+    while (ms > 0 && !sig_stop_requested()) {
+        int step = ms > 1000 ? 1000 : ms;
+        sleep_ms(step);
+        ms -= step;
+        if (dc->cfg->amqp_heartbeat_s > 0 && amqp_send_frame(dc->consume.st, &beat) != 0) {
+            snprintf(dc->consume.err, sizeof(dc->consume.err), "heartbeat: connection lost");
+            dc->consume.broken = 1;
+            return GD_EAMQP_CLOSED;
         }
-        log_info(&(struct log_ctx){.conn = dc->consume.name}, "consuming %s", Q_STOCK);
     }
     return GD_OK;
+}
+
+/*
+ * Decide a batch, repeating the attempt in place after transient failures
+ * (Redis, PostgreSQL or the publishing connection restarting, an event
+ * waiting for rearm) until it is acked.  Gives up only when the consuming
+ * connection is gone (the broker requeues the batch by itself) or a stop
+ * was requested; the caller then closes the consuming connection.
+ */
+static int decide_until_done(struct decider *dc, struct decide_item *items, int n,
+                             struct backoff *bo)
+{
+    decide_decode(items, n);
+    for (;;) {
+        int rc = ensure_deps(dc);
+        if (rc == GD_OK && (rc = decide_batch(dc, items, n)) == GD_OK)
+            return GD_OK;
+        if (dc->consume.broken || !dc->consume.open)
+            return rc;
+        if (sig_stop_requested())
+            return GD_ESTOPPED;
+        int wait = backoff_next_ms(bo);
+        log_warn(&(struct log_ctx){.conn = dc->consume.name},
+                 "batch of %d held: %s; trying again in %d ms", n, err_str(rc), wait);
+        if (hold(dc, wait) != GD_OK)
+            return GD_EAMQP_CLOSED;
+    }
 }
 
 static void release(struct decide_item *items, int n)
@@ -90,6 +149,35 @@ static int collect(struct decider *dc, struct decide_item *items, int max)
     return n;
 }
 
+/* One round: a batch collected and decided; 0 also when there was nothing to do. */
+static int run_once(struct decider *dc, struct decide_item *items, int max, struct backoff *bo)
+{
+    int rc;
+    if ((rc = ensure_deps(dc)) != GD_OK || (rc = ensure_consumer(dc)) != GD_OK)
+        return rc;
+    int n = collect(dc, items, max);
+    if (n < 0) {
+        log_warn(&(struct log_ctx){.conn = dc->consume.name}, "consume failed: %s",
+                 dc->consume.err);
+        rmq_close(&dc->consume);
+        return n;
+    }
+    if (n == 0)
+        return GD_OK;
+    rc = decide_until_done(dc, items, n, bo);
+    release(items, n);
+    if (rc != GD_OK) {
+        /* Closing the channel hands the unacked batch back to the broker. */
+        log_warn(&(struct log_ctx){.conn = dc->consume.name},
+                 "batch of %d given back to the broker: %s", n, err_str(rc));
+        rmq_close(&dc->consume);
+        return rc;
+    }
+    log_debug(NULL, "batch of %d decided (total %ld: %ld won, %ld lost, %ld poison)", n,
+              dc->decided, dc->won, dc->lost, dc->poisoned);
+    return GD_OK;
+}
+
 int stock_run(const struct gd_config *cfg)
 {
     struct decider dc;
@@ -101,40 +189,20 @@ int stock_run(const struct gd_config *cfg)
     memset(&dc, 0, sizeof(dc));
     dc.cfg = cfg;
     backoff_init(&bo, 100, 5000);
-    /* First attempts; failures are retried by ensure_connected. */
+    /* First attempts; failures are retried by ensure_deps. */
     rds_connect(&dc.redis, cfg->redis_url, 3000);
     db_connect(&dc.db, cfg->database_url, "stock-consumer");
     db_connect(&dc.replica,
                cfg->database_replica_url[0] ? cfg->database_replica_url : cfg->database_url,
                "stock-consumer/replica");
     while (!sig_stop_requested()) {
-        if (ensure_connected(&dc) != GD_OK) {
+        if (run_once(&dc, items, max, &bo) == GD_OK)
+            backoff_reset(&bo);
+        else
             sleep_ms(backoff_next_ms(&bo));
-            continue;
-        }
-        int n = collect(&dc, items, max);
-        if (n < 0) {
-            log_warn(NULL, "consume failed: %s", dc.consume.err);
-            rmq_close(&dc.consume);
-            continue;
-        }
-        if (n == 0)
-            continue;
-        int rc = decide_batch(&dc, items, n);
-        release(items, n);
-        if (rc != GD_OK) {
-            /* Unacked deliveries go back to the queue when the channel closes. */
-            rmq_close(&dc.consume);
-            db_rollback(&dc.db);
-            sleep_ms(backoff_next_ms(&bo));
-            continue;
-        }
-        backoff_reset(&bo);
-        log_debug(NULL, "batch of %d decided (total %ld: %ld won, %ld lost, %ld poison)", n,
-                  dc.decided, dc.won, dc.lost, dc.poisoned);
     }
-    log_info(NULL, "stopping: decided %ld (%ld won, %ld lost), %ld poison", dc.decided, dc.won,
-             dc.lost, dc.poisoned);
+    log_info(NULL, "stopping: decided %ld (%ld won, %ld lost), %ld poison, %ld duplicate entries",
+             dc.decided, dc.won, dc.lost, dc.poisoned, dc.duplicates);
     rmq_close(&dc.consume);
     rmq_close(&dc.publish);
     rds_close(&dc.redis);

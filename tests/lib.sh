@@ -175,3 +175,324 @@ finish() {
   printf '%d passed, %d failed\n' "$T_PASSES" "$T_FAILS"
   [ "$T_FAILS" -eq 0 ]
 }
+
+# mgmt_depth QUEUE: messages in QUEUE per the management API (its numbers
+# lag the broker by up to its stats interval, 5 s by default).
+mgmt_depth() { curl -sf -u guest:guest "$MGMT_URL/api/queues/%2F/$1" | jq '.messages // 0'; }
+
+# mgmt_wait_depth QUEUE N [SECONDS]: until the management API shows N messages in QUEUE.
+mgmt_wait_depth() {
+  local limit=${3:-15}
+  for _ in $(seq 1 $((limit * 4))); do
+    [ "$(mgmt_depth "$1")" == "$2" ] && return 0
+    sleep 0.25
+  done
+  log "$1: the management API shows $(mgmt_depth "$1") messages, not $2, after ${limit}s"
+  return 1
+}
+
+# --- stock-consumer tests (tests/integration/stock_*.sh) ----------------------
+BIN_FEED=$GD_BUILD_DIR/stock-consumer/gd-stock-feed
+
+# stock_event STOCK SAFETY MEMBERS PREFIX [KAKAO%]: an event open now with
+# MEMBERS seeded members (phones, purchases, coupon pool), armed; prints its id
+stock_event() {
+  local ev
+  ev=$(new_event 0 "$1" "$2")
+  "$BIN_CTL" seed "$ev" --members "$3" --prefix "$4" --kakao-percent "${5:-50}" >/dev/null
+  "$BIN_CTL" arm "$ev" >/dev/null
+  echo "$ev"
+}
+
+# stock_consumer NAME [VAR=VALUE...]: start one more stock-consumer as NAME
+stock_consumer() {
+  local name=$1
+  shift
+  start "$name" env "$@" INSTANCE="$name" "$BIN_STOCK"
+}
+
+# stock_rows EVENT [WHERE]: outcome rows of EVENT (optionally filtered)
+stock_rows() { psql_q "SELECT count(*) FROM entries WHERE event_id=$1 ${2:+AND $2}"; }
+
+# stock_wait_rows EVENT N [SECONDS]: until EVENT has N outcome rows
+stock_wait_rows() {
+  local limit=${3:-120} n=0
+  for _ in $(seq 1 $((limit * 4))); do
+    n=$(stock_rows "$1")
+    [ "$n" -ge "$2" ] && return 0
+    sleep 0.25
+  done
+  log "event $1: $n outcome rows after ${limit}s, expected $2"
+  return 1
+}
+
+# stock_wait_settled EVENT [SECONDS]: until every winner's notification is sent or failed
+stock_wait_settled() {
+  local limit=${2:-120} won settled
+  for _ in $(seq 1 $((limit * 4))); do
+    won=$(stock_rows "$1" "outcome='won'")
+    settled=$(psql_q "SELECT count(*) FROM notifications WHERE event_id=$1 AND status IN ('sent','failed')")
+    [ "$won" == "$settled" ] && return 0
+    sleep 0.25
+  done
+  log "event $1: $settled of $won winners notified after ${limit}s"
+  return 1
+}
+
+# stock_missing EVENT FILE: confirmed entries ("entry_id member" lines) without an outcome row
+stock_missing() {
+  psql_q "CREATE TEMP TABLE c(id uuid, m text); COPY c FROM STDIN WITH (DELIMITER ' ');
+          SELECT count(*) FROM c WHERE NOT EXISTS
+            (SELECT 1 FROM entries e WHERE e.entry_id = c.id AND e.event_id = $1)" <"$2" | tail -n1
+}
+
+# stock_dup_seq EVENT: winner ranks used twice (0 when every rank is unique)
+stock_dup_seq() { psql_q "SELECT count(seq) - count(DISTINCT seq) FROM entries WHERE event_id=$1"; }
+
+# mgmt_dlq_get OUT: every message of stock.entries.dlq as the management API
+# shows it (taken and requeued: reject_requeue_true), JSON array into OUT
+mgmt_dlq_get() {
+  curl -sf -u guest:guest -H 'content-type: application/json' -X POST \
+    "$MGMT_URL/api/queues/%2F/stock.entries.dlq/get" \
+    -d '{"count":100000,"ackmode":"reject_requeue_true","encoding":"auto","truncate":2000}' >"$1"
+}
+
+# mgmt_dlq_count FILE EVENT: messages of EVENT (header x-event-id) in a mgmt_dlq_get dump
+mgmt_dlq_count() { jq "[.[] | select(.properties.headers[\"x-event-id\"] == $2)] | length" "$1"; }
+
+# stock_dlq_take EVENT: remove EVENT's dead letters from stock.entries.dlq (others stay)
+stock_dlq_take() { "$BIN_FEED" dlq --event "$1" --take >/dev/null; }
+
+# need_promtool: puts promtool on PATH.  Debian's prometheus package is
+# unpacked (not installed) into /var/tmp/giftdrop-tools, so no Prometheus
+# server is started and nothing takes port 9090.  Returns 1 if impossible.
+need_promtool() {
+  command -v promtool >/dev/null && return 0
+  local dir=/var/tmp/giftdrop-tools
+  if [ ! -x "$dir/usr/bin/promtool" ]; then
+    mkdir -p "$dir/deb"
+    (cd "$dir/deb" && apt-get download prometheus >/dev/null 2>&1) ||
+      { apt-get update >/dev/null 2>&1 && (cd "$dir/deb" && apt-get download prometheus >/dev/null 2>&1); } ||
+      return 1
+    local debs=("$dir"/deb/prometheus_*.deb)
+    dpkg-deb -x "${debs[0]}" "$dir" || return 1
+  fi
+  PATH=$dir/usr/bin:$PATH
+}
+
+# --- notifier-consumer tests (tests/integration/notify_*.sh) -----------------
+BIN_WINNERS=$GD_BUILD_DIR/bench/notify_winners
+PROVIDER_SECRET=${PROVIDER_SECRET:-dev-provider-secret}
+export PROVIDER_SECRET
+
+# notify_event STOCK SAFETY: an event with its coupon pool (STOCK codes,
+# SAFETY held back) for winners published straight to event.winner; prints its id
+notify_event() {
+  local ev
+  ev=$(new_event 3600 "$1" "$2")
+  "$BIN_CTL" seed "$ev" --members 1 --prefix "pool$$-" >/dev/null
+  echo "$ev"
+}
+
+# notify_fake NAME PORT [FLAGS...]: a fake provider endpoint on PORT recording
+# into $T_DIR/NAME.jsonl (append, so a restarted endpoint keeps its history)
+notify_fake() {
+  local name=$1 port=$2 scheme=http
+  shift 2
+  [[ " $* " == *" --tls-cert "* ]] && scheme=https
+  start "$name" "$BIN_PROVIDER" --listen "127.0.0.1:$port" --record "$T_DIR/$name.jsonl" "$@"
+  for _ in $(seq 1 100); do
+    grep -q '"msg":"listening"' "$T_DIR/$name.log" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  log "fake provider $name ($scheme://127.0.0.1:$port) did not start"
+  return 1
+}
+
+# notify_start NAME [VAR=VALUE...]: start a notifier-consumer as NAME
+notify_start() {
+  local name=$1
+  shift
+  start "$name" env INSTANCE="$name" "$@" "$BIN_NOTIFIER"
+}
+
+# notify_publish EVENT COUNT [FLAGS...]: COUNT winners of EVENT to event.winner;
+# "member entry_id channel phone" lines appended to $T_DIR/winners.txt
+notify_publish() {
+  local ev=$1 n=$2
+  shift 2
+  "$BIN_WINNERS" --event "$ev" --count "$n" --prefix "w$$-" --out "$T_DIR/winners.part" "$@" >/dev/null
+  cat "$T_DIR/winners.part" >>"$T_DIR/winners.txt"
+}
+
+# notify_settled EVENT: notifications of EVENT that are sent or failed
+notify_settled() { psql_q "SELECT count(*) FROM notifications WHERE event_id=$1 AND status IN ('sent','failed')"; }
+
+# notify_wait EVENT N [SECONDS]: until N notifications of EVENT are settled
+notify_wait() {
+  local limit=${3:-120} n=0
+  for _ in $(seq 1 $((limit * 4))); do
+    n=$(notify_settled "$1")
+    [ "$n" -ge "$2" ] && return 0
+    sleep 0.25
+  done
+  log "event $1: $n of $2 notifications settled after ${limit}s"
+  return 1
+}
+
+# notify_records NAME...: every record of the named fake endpoints, one JSON per line
+notify_records() {
+  local n
+  for n in "$@"; do cat "$T_DIR/$n.jsonl" 2>/dev/null || true; done
+}
+
+# notify_sends_per_entry NAME...: "count entry_id" of deliveries (records whose
+# recipient was delivered: "sent", and "lost_reply" whose answer never came
+# back), the SMS fallback's key "<entry_id>-sms" counted for its entry
+notify_sends_per_entry() {
+  notify_records "$@" | jq -r 'select(.recipients[0].delivered == true) | .idempotency_key' |
+    sed 's/-sms$//' | sort | uniq -c | awk '{print $1, $2}'
+}
+
+# notify_check_once EVENT WANT NAME...: the exactly-once checks every notifier
+# test makes: WANT winners of EVENT sent, each of its entries delivered exactly
+# once by the providers (by idempotency key, across all the named endpoints),
+# one coupon per winner, and the coupon each phone received is the one the
+# pool assigned
+notify_check_once() {
+  local ev=$1 want=$2
+  shift 2
+  # Only this event's entries: an endpoint may have served other events.
+  psql_q "SELECT entry_id FROM notifications WHERE event_id=$ev" | sort >"$T_DIR/entries.txt"
+  notify_sends_per_entry "$@" | sort -k2 | join -1 2 -2 1 -o 1.1,1.2 - "$T_DIR/entries.txt" >"$T_DIR/sends.txt"
+  expect "winners sent" "$(psql_q "SELECT count(*) FROM notifications WHERE event_id=$ev AND status='sent'")" "$want"
+  expect "entries the providers delivered" "$(wc -l <"$T_DIR/sends.txt")" "$want"
+  expect "entries delivered more than once" "$(awk '$1 > 1' "$T_DIR/sends.txt" | wc -l)" 0
+  expect "coupons handed out" "$(psql_q "SELECT count(member_id) FROM coupons WHERE event_id=$ev")" \
+    "$(psql_q "SELECT count(*) FROM notifications WHERE event_id=$ev AND coupon_code IS NOT NULL")"
+  expect "members holding two coupons" "$(psql_q "SELECT count(*) FROM (SELECT member_id FROM coupons
+    WHERE event_id=$ev AND member_id IS NOT NULL GROUP BY member_id HAVING count(*) > 1) d")" 0
+  expect "ledger coupon == pool coupon" "$(psql_q "SELECT count(*) FROM notifications n LEFT JOIN coupons c
+    ON c.event_id=n.event_id AND c.member_id=n.member_id WHERE n.event_id=$ev AND n.status='sent'
+    AND c.code IS DISTINCT FROM n.coupon_code")" 0
+  notify_records "$@" | jq -r 'select(.recipients[0].delivered == true) | (.idempotency_key |
+    sub("-sms$"; "")) + " " + .recipients[0].recipientNo + " " + .recipients[0].templateParameter.coupon_code' |
+    sort | join -o 1.2,1.3 - "$T_DIR/entries.txt" | sort >"$T_DIR/provider_pairs"
+  psql -h 127.0.0.1 -U giftdrop -d giftdrop -qAtX -v ON_ERROR_STOP=1 \
+    -c "CREATE TEMP TABLE w (member text, entry_id uuid, channel text, phone text)" \
+    -c "COPY w FROM STDIN WITH (DELIMITER ' ')" \
+    -c "SELECT w.phone || ' ' || n.coupon_code FROM notifications n JOIN w USING (entry_id)
+        WHERE n.event_id=$ev AND n.status='sent'" <"$T_DIR/winners.txt" | sort >"$T_DIR/db_pairs"
+  expect "each phone got the coupon the pool assigned it" \
+    "$(diff -q "$T_DIR/provider_pairs" "$T_DIR/db_pairs" >/dev/null && echo same || echo different)" same
+}
+
+# notify_log_count PATTERN NAME...: log lines of the named processes matching PATTERN
+notify_log_count() {
+  local pat=$1
+  shift
+  local n
+  for n in "$@"; do cat "$T_DIR/$n.log"; done | grep -c -E "$pat" || true
+}
+
+# ---------------------------------------------------------------------------
+# entry-api helpers (tests/integration/api_*.sh)
+# ---------------------------------------------------------------------------
+STACK_DIR=${GD_STACK_DIR:-/var/tmp/giftdrop-stack}
+
+# start_api NAME PORT [VAR=value ...]: an entry-api on PORT with extra
+# settings, waited until /readyz answers 200.
+start_api() {
+  local name=$1 port=$2
+  shift 2
+  start "$name" env "$@" LISTEN_ADDR="127.0.0.1:$port" "$BIN_API"
+  wait_http "http://127.0.0.1:$port/readyz" 30
+}
+
+# b64url: base64url without padding of stdin.
+b64url() { openssl base64 -A | tr '+/' '-_' | tr -d '='; }
+
+# jwt_forge HEADER_JSON CLAIMS_JSON KEY [DIGEST]: a token signed with HMAC-DIGEST (sha256).
+jwt_forge() {
+  local h c
+  h=$(printf '%s' "$1" | b64url)
+  c=$(printf '%s' "$2" | b64url)
+  printf '%s.%s.%s' "$h" "$c" "$(printf '%s.%s' "$h" "$c" | openssl dgst "-${4:-sha256}" -hmac "$3" -binary | b64url)"
+}
+
+# req METHOD URL [curl args...]: print "STATUS" and keep headers/body in
+# $T_DIR/last_headers and $T_DIR/last_body.
+req() {
+  local m=$1 url=$2
+  shift 2
+  curl -s -o "$T_DIR/last_body" -D "$T_DIR/last_headers" -w '%{http_code}' -X "$m" "$@" "$url"
+}
+# last_header NAME: a header of the last req answer (case-insensitive name)
+last_header() { tr -d '\r' <"$T_DIR/last_headers" | awk -v n="$(tr '[:upper:]' '[:lower:]' <<<"$1")" -F': ' 'tolower($1)==n{print $2}' | tail -n1; }
+# last_json FILTER: jq over the last req body
+last_json() { jq -r "$1" <"$T_DIR/last_body" 2>/dev/null || echo "(not json)"; }
+
+# mgmt METHOD PATH [JSON]: RabbitMQ management API
+mgmt() {
+  local args=(-s -u guest:guest -X "$1" -H 'content-type: application/json')
+  [ -n "${3:-}" ] && args+=(--data "$3")
+  curl "${args[@]}" "$MGMT_URL/api$2"
+}
+
+# drain_queue QUEUE FILE: take every message off QUEUE (acked), message ids to FILE
+drain_queue() {
+  : >"$2"
+  local out n
+  while :; do
+    out=$(mgmt POST "/queues/%2F/$1/get" '{"count":5000,"ackmode":"ack_requeue_false","encoding":"auto","truncate":64}')
+    n=$(jq 'length' <<<"$out" 2>/dev/null || echo 0)
+    [ "$n" -gt 0 ] || break
+    jq -r '.[].properties.message_id' <<<"$out" >>"$2"
+    jq -c '.[] | {id: .properties.message_id, headers: .properties.headers}' <<<"$out" >>"$2.full"
+  done
+}
+
+# purge_entries: empty stock.entries (no consumer may hold any: checked first)
+purge_entries() {
+  no_foreign_consumers
+  mgmt DELETE "/queues/%2F/stock.entries/contents" >/dev/null
+}
+
+# rmqctl ARGS...: rabbitmqctl against the local stack's node
+rmqctl() {
+  (cd "$STACK_DIR/rabbitmq" && env HOME="$STACK_DIR/rabbitmq" LANG=C.UTF-8 LC_ALL=C.UTF-8 \
+    RABBITMQ_NODENAME=giftdrop@localhost ERL_EPMD_ADDRESS=127.0.0.1 \
+    RABBITMQ_CTL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}" \
+    timeout 60 /usr/lib/rabbitmq/bin/rabbitmqctl -n giftdrop@localhost "$@")
+}
+
+# redis_calls: EVALSHA+EVAL+GET+HGET+HMGET calls Redis has served (INFO commandstats)
+redis_calls() {
+  redis_q INFO commandstats | tr -d '\r' |
+    awk -F'[:=,]' '/^cmdstat_(evalsha|eval|get|hget|hmget):/ {n += $3} END {print n + 0}'
+}
+
+# redis_evals: script calls (EVALSHA+EVAL) Redis has served
+redis_evals() {
+  redis_q INFO commandstats | tr -d '\r' | awk -F'[:=,]' '/^cmdstat_(evalsha|eval):/ {n += $3} END {print n + 0}'
+}
+
+# wait_status URL WANT SECONDS: until URL answers WANT; prints the seconds it took
+wait_status() {
+  local start=$SECONDS
+  for _ in $(seq 1 $(($3 * 10))); do
+    [ "$(curl -s -m 1 -o /dev/null -w '%{http_code}' "$1")" == "$2" ] && { echo $((SECONDS - start)); return 0; }
+    sleep 0.1
+  done
+  echo "timeout"
+  return 1
+}
+
+# seed_event OPENS_IN_S STOCK MEMBERS PREFIX: create, seed and arm; prints the id
+seed_event() {
+  local ev
+  ev=$(new_event "$1" "$2" 0)
+  "$BIN_CTL" seed "$ev" --members "$3" --prefix "$4" >/dev/null
+  "$BIN_CTL" arm "$ev" >/dev/null
+  echo "$ev"
+}

@@ -1,5 +1,6 @@
 -- claim: decide one entry, atomically and idempotently.
--- KEYS: 1 meta, 2 stock, 3 winners, 4 losers   ARGV: 1 member_id, 2 event_id
+-- KEYS: 1 meta, 2 stock, 3 winners, 4 losers, 5 entries
+-- ARGV: 1 member_id, 2 event_id, 3 entry_id
 -- Returns {'won', seq} | {'lost', 0} | {'unknown_event', 0}.  A member already
 -- decided gets the same answer again, so a redelivered entry changes nothing.
 local seq = redis.call('HGET', KEYS[3], ARGV[1])
@@ -9,16 +10,22 @@ end
 if redis.call('SISMEMBER', KEYS[4], ARGV[1]) == 1 then
   return {'lost', 0}
 end
-local winnable = redis.call('HGET', KEYS[1], 'winnable')
-if not winnable then
+if not redis.call('HGET', KEYS[1], 'winnable') then
   return {'unknown_event', 0}
 end
+-- The gate recorded the entry when it accepted it; an entry accepted just
+-- before Redis lost its state (and rebuilt by `eventctl rearm`) is not there
+-- any more.  Put it back, so "accepted" stays a superset of "decided".
+redis.call('HSETNX', KEYS[5], ARGV[1], ARGV[3])
 local left = tonumber(redis.call('GET', KEYS[2]) or '0')
 if left > 0 then
   left = redis.call('DECR', KEYS[2])
-  local s = tonumber(winnable) - left
+  -- Ranks have their own counter instead of being derived from the stock:
+  -- after `eventctl rearm` rebuilt the stock from PostgreSQL, the next rank
+  -- must still follow the highest one PostgreSQL holds, gaps or not.
+  local s = redis.call('HINCRBY', KEYS[1], 'last_seq', 1)
   redis.call('HSET', KEYS[3], ARGV[1], s)
-  if left == 0 then
+  if left == 0 and redis.call('HGET', KEYS[1], 'state') ~= 'closed' then
     redis.call('HSET', KEYS[1], 'state', 'sold_out')
     redis.call('PUBLISH', 'ev:{' .. ARGV[2] .. '}:state', 'sold_out')
   end

@@ -7,7 +7,9 @@
  * Single-threaded libevent loop; nothing blocks it (latency is evtimers).
  * Files: fp_options (flags), fp_routes (router, lookups, test control),
  * fp_send (send endpoints), fp_reply (deferred replies), fp_store (ledger,
- * counters, records), fp_map (hash map), fp_base (alloc, clock, log).
+ * counters, records), fp_restore (ledger from the record file), fp_map
+ * (hash map), fp_base (alloc, clock, log).  With --tls-cert/--tls-key it
+ * serves HTTPS through bufferevent_openssl.
  *
  * Exit status: 0 after SIGINT/SIGTERM, 2 on bad flags, 1 when start-up
  * fails (cannot listen, cannot open the record file).
@@ -21,14 +23,19 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/listener.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include "fp_app.h"
 #include "fp_base.h"
 #include "fp_options.h"
 #include "fp_reply.h"
+#include "fp_restore.h"
 #include "fp_routes.h"
 
 #define MAX_BODY_BYTES    (64 * 1024)
@@ -100,6 +107,35 @@ static int app_listen(struct fp_app *app)
     return 0;
 }
 
+/* evhttp asks for each accepted connection's bufferevent: a TLS one. */
+static struct bufferevent *tls_bufferevent(struct event_base *base, void *arg)
+{
+    SSL *ssl = SSL_new(arg);
+    if (ssl == NULL)
+        return NULL;
+    return bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                          BEV_OPT_CLOSE_ON_FREE);
+}
+
+/* Loads the certificate chain and key; logs OpenSSL's reason on failure. */
+static int tls_init(struct fp_app *app)
+{
+    const struct fp_options *opt = app->opt;
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    app->tls = ctx;
+    if (ctx == NULL || SSL_CTX_use_certificate_chain_file(ctx, opt->tls_cert) != 1 ||
+        SSL_CTX_use_PrivateKey_file(ctx, opt->tls_key, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(ctx) != 1) {
+        char why[256];
+        ERR_error_string_n(ERR_get_error(), why, sizeof(why));
+        fp_log("error", "cannot load TLS certificate or key", "openssl", why);
+        return -1;
+    }
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    evhttp_set_bevcb(app->http, tls_bufferevent, ctx);
+    return 0;
+}
+
 static struct event *add_event(struct fp_app *app, evutil_socket_t fd, short what,
                                event_callback_fn cb, const struct timeval *tv)
 {
@@ -132,6 +168,12 @@ static int app_init(struct fp_app *app, const struct fp_options *opt)
     evhttp_set_allowed_methods(app->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
                                               EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
                                               EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
+    if (opt->tls_cert != NULL && tls_init(app) != 0)
+        return -1;
+    if (opt->restore && fp_restore(app) < 0) {
+        fp_log("error", "cannot read record file to restore", "path", opt->record_path);
+        return -1;
+    }
     if (opt->record_path != NULL) {
         app->record_file = fopen(opt->record_path, "a");
         if (app->record_file == NULL) {
@@ -164,18 +206,25 @@ static void app_free(struct fp_app *app)
         fclose(app->record_file);
     if (app->base != NULL)
         event_base_free(app->base);
+    if (app->tls != NULL)
+        SSL_CTX_free(app->tls);
 }
 
 static void log_start(const struct fp_options *opt)
 {
-    char text[256];
+    char text[512];
     snprintf(text, sizeof(text),
-             "seed=%llu latency_ms=%ld jitter_ms=%ld fail_rate=%g timeout_rate=%g "
-             "lost_reply_rate=%g invalid_prefix=%s window_s=%ld record=%s",
+             "seed=%llu latency_ms=%ld jitter_ms=%ld dist=%s slow=%g/%ldms fail_rate=%g "
+             "timeout_rate=%g throttle_rate=%g lost_reply_rate=%g partial_rate=%g "
+             "uncertain_rate=%g invalid_prefix=%s not_kakao_prefix=%s window_s=%ld record=%s%s "
+             "tls=%s",
              (unsigned long long)opt->seed, opt->inj.latency_ms, opt->inj.jitter_ms,
-             opt->inj.fail_rate, opt->inj.timeout_rate, opt->inj.lost_reply_rate,
-             opt->invalid_prefix, opt->idempotency_window_s,
-             opt->record_path != NULL ? opt->record_path : "-");
+             opt->inj.dist == FP_DIST_UNIFORM ? "uniform" : "exponential", opt->inj.slow_rate,
+             opt->inj.slow_ms, opt->inj.fail_rate, opt->inj.timeout_rate, opt->inj.throttle_rate,
+             opt->inj.lost_reply_rate, opt->inj.partial_rate, opt->inj.uncertain_rate,
+             opt->invalid_prefix, opt->not_kakao_prefix, opt->idempotency_window_s,
+             opt->record_path != NULL ? opt->record_path : "-", opt->restore ? " (restored)" : "",
+             opt->tls_cert != NULL ? "on" : "off");
     fp_log("info", "starting", "config", text); /* the secret is not logged */
 }
 

@@ -22,6 +22,7 @@
 #define FP_STREAM_ID      3
 
 struct fp_pending; /* a deferred reply, fp_reply.c */
+struct ssl_ctx_st; /* OpenSSL's SSL_CTX, for --tls-cert */
 
 struct fp_app {
     struct event_base *base;
@@ -39,6 +40,7 @@ struct fp_app {
     size_t n_pending;
     struct event *sigint, *sigterm; /* stop the loop */
     struct event *cron;             /* periodic housekeeping (key expiry) */
+    struct ssl_ctx_st *tls;         /* NULL: plain HTTP */
 };
 
 #endif

@@ -3,6 +3,8 @@
  */
 #include "fp_reply.h"
 
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,6 +20,7 @@ struct fp_pending {
     int status;
     char *body; /* owned; NULL: close without reply */
     bool replay;
+    long retry_after_s; /* Retry-After header when >= 0 */
     struct fp_pending *prev, *next;
 };
 
@@ -38,6 +41,8 @@ static const char *reason_phrase(int status)
         return "Payload Too Large";
     case 422:
         return "Unprocessable Entity";
+    case 429:
+        return "Too Many Requests";
     case 500:
         return "Internal Server Error";
     default:
@@ -55,18 +60,29 @@ cJSON *fp_json_header(bool ok, int code, const char *message)
     return root;
 }
 
-void fp_reply_now(struct evhttp_request *req, int status, const char *content_type,
-                  const char *body, bool replay)
+static void send_now(struct evhttp_request *req, int status, const char *content_type,
+                     const char *body, bool replay, long retry_after_s)
 {
     struct evkeyvalq *headers = evhttp_request_get_output_headers(req);
     evhttp_add_header(headers, "Content-Type", content_type);
     if (replay)
         evhttp_add_header(headers, "Idempotent-Replay", "true");
+    if (retry_after_s >= 0) {
+        char text[24];
+        snprintf(text, sizeof(text), "%ld", retry_after_s);
+        evhttp_add_header(headers, "Retry-After", text);
+    }
     struct evbuffer *out = evbuffer_new();
     if (body != NULL)
         evbuffer_add(out, body, strlen(body));
     evhttp_send_reply(req, status, reason_phrase(status), out);
     evbuffer_free(out);
+}
+
+void fp_reply_now(struct evhttp_request *req, int status, const char *content_type,
+                  const char *body, bool replay)
+{
+    send_now(req, status, content_type, body, replay, -1);
 }
 
 void fp_reply_json(struct evhttp_request *req, int status, cJSON *json)
@@ -79,18 +95,29 @@ void fp_reply_json(struct evhttp_request *req, int status, cJSON *json)
 
 long fp_reply_delay_ms(struct fp_app *app)
 {
-    /* Always draw, even without jitter, so the latency stream - and with it
-     * a seeded run - does not depend on the jitter setting. */
+    const struct fp_injection *inj = &app->inj;
+    /* Always three draws, whatever the settings, so the latency stream -
+     * and with it a seeded run - does not depend on them. */
     double u = fp_rng_unit(&app->rng_latency);
-    double delay = (double)app->inj.latency_ms + (2.0 * u - 1.0) * (double)app->inj.jitter_ms;
-    return delay > 0.0 ? (long)(delay + 0.5) : 0; /* no libm for lround */
+    double tail = fp_rng_unit(&app->rng_latency);
+    double slow = fp_rng_unit(&app->rng_latency);
+    if (slow < inj->slow_rate)
+        return inj->slow_ms;
+    double delay;
+    if (inj->dist == FP_DIST_EXPONENTIAL) /* inverse CDF; 1 - u is in (0, 1] */
+        delay = (double)inj->latency_ms - log(1.0 - tail) * (double)inj->jitter_ms;
+    else
+        delay = (double)inj->latency_ms + (2.0 * u - 1.0) * (double)inj->jitter_ms;
+    if (delay > (double)FP_MAX_DELAY_MS)
+        delay = (double)FP_MAX_DELAY_MS;
+    return delay > 0.0 ? (long)(delay + 0.5) : 0;
 }
 
 /* Gives req its one ending. */
 static void pending_finish(struct fp_pending *p)
 {
     if (p->body != NULL) {
-        fp_reply_now(p->req, p->status, FP_CONTENT_JSON, p->body, p->replay);
+        send_now(p->req, p->status, FP_CONTENT_JSON, p->body, p->replay, p->retry_after_s);
         return;
     }
     /* Hung upstream: close without a reply.  Freeing the server-side
@@ -128,7 +155,7 @@ static void pending_fire(evutil_socket_t fd, short what, void *arg)
 }
 
 static void pending_add(struct fp_app *app, struct evhttp_request *req, long delay_ms, int status,
-                        char *body, bool replay)
+                        char *body, bool replay, long retry_after_s)
 {
     struct fp_pending *p = fp_xcalloc(1, sizeof(*p));
     p->app = app;
@@ -136,6 +163,7 @@ static void pending_add(struct fp_app *app, struct evhttp_request *req, long del
     p->status = status;
     p->body = body;
     p->replay = replay;
+    p->retry_after_s = retry_after_s;
     p->timer = evtimer_new(app->base, pending_fire, p);
     p->next = app->pending;
     if (app->pending != NULL)
@@ -146,22 +174,28 @@ static void pending_add(struct fp_app *app, struct evhttp_request *req, long del
     evtimer_add(p->timer, &tv);
 }
 
-void fp_reply_later(struct fp_app *app, struct evhttp_request *req, long delay_ms, int status,
-                    cJSON *json, bool replay)
+void fp_reply_later_ex(struct fp_app *app, struct evhttp_request *req, long delay_ms, int status,
+                       cJSON *json, bool replay, long retry_after_s)
 {
     char *body = cJSON_PrintUnformatted(json);
     cJSON_Delete(json);
     if (delay_ms <= 0) {
-        fp_reply_now(req, status, FP_CONTENT_JSON, body, replay);
+        send_now(req, status, FP_CONTENT_JSON, body, replay, retry_after_s);
         free(body);
         return;
     }
-    pending_add(app, req, delay_ms, status, body, replay);
+    pending_add(app, req, delay_ms, status, body, replay, retry_after_s);
+}
+
+void fp_reply_later(struct fp_app *app, struct evhttp_request *req, long delay_ms, int status,
+                    cJSON *json, bool replay)
+{
+    fp_reply_later_ex(app, req, delay_ms, status, json, replay, -1);
 }
 
 void fp_close_later(struct fp_app *app, struct evhttp_request *req, long hold_ms)
 {
-    pending_add(app, req, hold_ms, 0, NULL, false);
+    pending_add(app, req, hold_ms, 0, NULL, false, -1);
 }
 
 void fp_reply_drain(struct fp_app *app)

@@ -34,12 +34,17 @@ void fp_reply_now(struct evhttp_request *req, int status, const char *content_ty
 /* Prints json, sends it now as application/json, deletes json. */
 void fp_reply_json(struct evhttp_request *req, int status, cJSON *json);
 
-/* One latency draw: latency_ms +/- jitter_ms, never negative. */
+/* One latency draw from the configured distribution (slow replies
+ * included), never negative. */
 long fp_reply_delay_ms(struct fp_app *app);
 
 /* Sends status and json (deleted here) after delay_ms. */
 void fp_reply_later(struct fp_app *app, struct evhttp_request *req, long delay_ms, int status,
                     cJSON *json, bool replay);
+
+/* The same with a Retry-After header of retry_after_s (none when < 0). */
+void fp_reply_later_ex(struct fp_app *app, struct evhttp_request *req, long delay_ms, int status,
+                       cJSON *json, bool replay, long retry_after_s);
 
 /* Holds req for hold_ms, then closes its connection without a reply. */
 void fp_close_later(struct fp_app *app, struct evhttp_request *req, long hold_ms);

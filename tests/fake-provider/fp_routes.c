@@ -113,7 +113,9 @@ static void handle_idempotency(struct fp_app *app, struct evhttp_request *req, c
                        fp_json_header(false, -404, "idempotency key not found"), false);
         return;
     }
-    cJSON *root = cJSON_CreateObject();
+    /* The stored results tell a client that lost the answer what it was:
+     * sent, or refused per recipient (and why). */
+    cJSON *root = query_json(send);
     cJSON_AddStringToObject(root, "key", send->idempotency_key);
     cJSON_AddStringToObject(root, "requestId", send->request_id);
     cJSON_AddStringToObject(root, "channel", fp_channel_name(send->channel));
@@ -171,6 +173,10 @@ static void handle_stats(struct fp_app *app, struct evhttp_request *req, const c
     cJSON_AddNumberToObject(by_channel, "sms", (double)st->sent_sms);
     /* Beyond the documented set: */
     cJSON_AddNumberToObject(root, "lost_replies_injected", (double)st->lost_replies_injected);
+    cJSON_AddNumberToObject(root, "throttled_injected", (double)st->throttled_injected);
+    cJSON_AddNumberToObject(root, "partial_injected", (double)st->partial_injected);
+    cJSON_AddNumberToObject(root, "uncertain_injected", (double)st->uncertain_injected);
+    cJSON_AddNumberToObject(root, "not_kakao_users", (double)st->not_kakao_users);
     cJSON_AddNumberToObject(root, "idempotency_conflicts", (double)st->idempotency_conflicts);
     cJSON_AddNumberToObject(root, "in_flight", (double)app->n_pending);
     cJSON_AddNumberToObject(root, "records", (double)store->n_records);
@@ -206,18 +212,27 @@ static void handle_reset(struct fp_app *app, struct evhttp_request *req, const c
     fp_reply_json(req, 200, root);
 }
 
+enum config_kind { CONFIG_LONG, CONFIG_RATE, CONFIG_DIST };
+
 struct config_field {
     const char *name;
-    bool integer; /* long member, else double */
+    enum config_kind kind;
     size_t offset;
 };
 
 static const struct config_field config_fields[] = {
-    {"latency_ms", true, offsetof(struct fp_injection, latency_ms)},
-    {"jitter_ms", true, offsetof(struct fp_injection, jitter_ms)},
-    {"fail_rate", false, offsetof(struct fp_injection, fail_rate)},
-    {"timeout_rate", false, offsetof(struct fp_injection, timeout_rate)},
-    {"lost_reply_rate", false, offsetof(struct fp_injection, lost_reply_rate)},
+    {"latency_ms", CONFIG_LONG, offsetof(struct fp_injection, latency_ms)},
+    {"jitter_ms", CONFIG_LONG, offsetof(struct fp_injection, jitter_ms)},
+    {"latency_dist", CONFIG_DIST, offsetof(struct fp_injection, dist)},
+    {"slow_rate", CONFIG_RATE, offsetof(struct fp_injection, slow_rate)},
+    {"slow_ms", CONFIG_LONG, offsetof(struct fp_injection, slow_ms)},
+    {"fail_rate", CONFIG_RATE, offsetof(struct fp_injection, fail_rate)},
+    {"timeout_rate", CONFIG_RATE, offsetof(struct fp_injection, timeout_rate)},
+    {"throttle_rate", CONFIG_RATE, offsetof(struct fp_injection, throttle_rate)},
+    {"retry_after_s", CONFIG_LONG, offsetof(struct fp_injection, retry_after_s)},
+    {"lost_reply_rate", CONFIG_RATE, offsetof(struct fp_injection, lost_reply_rate)},
+    {"partial_rate", CONFIG_RATE, offsetof(struct fp_injection, partial_rate)},
+    {"uncertain_rate", CONFIG_RATE, offsetof(struct fp_injection, uncertain_rate)},
 };
 
 #define N_CONFIG_FIELDS (sizeof(config_fields) / sizeof(config_fields[0]))
@@ -227,15 +242,24 @@ static cJSON *config_json(const struct fp_injection *inj)
     cJSON *root = cJSON_CreateObject();
     for (size_t i = 0; i < N_CONFIG_FIELDS; i++) {
         const char *field = (const char *)inj + config_fields[i].offset;
+        long l;
         double v;
-        if (config_fields[i].integer) {
-            long l;
+        enum fp_latency_dist d;
+        switch (config_fields[i].kind) {
+        case CONFIG_LONG:
             memcpy(&l, field, sizeof(l));
-            v = (double)l;
-        } else {
+            cJSON_AddNumberToObject(root, config_fields[i].name, (double)l);
+            break;
+        case CONFIG_RATE:
             memcpy(&v, field, sizeof(v));
+            cJSON_AddNumberToObject(root, config_fields[i].name, v);
+            break;
+        case CONFIG_DIST:
+            memcpy(&d, field, sizeof(d));
+            cJSON_AddStringToObject(root, config_fields[i].name,
+                                    d == FP_DIST_UNIFORM ? "uniform" : "exponential");
+            break;
         }
-        cJSON_AddNumberToObject(root, config_fields[i].name, v);
     }
     return root;
 }
@@ -247,14 +271,23 @@ static const char *config_set(struct fp_injection *inj, const cJSON *member)
         const struct config_field *f = &config_fields[i];
         if (strcmp(member->string, f->name) != 0)
             continue;
+        char *field = (char *)inj + f->offset;
+        if (f->kind == CONFIG_DIST) {
+            const char *name = cJSON_IsString(member) ? member->valuestring : "";
+            if (strcmp(name, "uniform") != 0 && strcmp(name, "exponential") != 0)
+                return "latency_dist must be \"uniform\" or \"exponential\"";
+            enum fp_latency_dist d = name[0] == 'u' ? FP_DIST_UNIFORM : FP_DIST_EXPONENTIAL;
+            memcpy(field, &d, sizeof(d));
+            return NULL;
+        }
         if (!cJSON_IsNumber(member))
             return "settings must be numbers";
         double v = member->valuedouble;
-        char *field = (char *)inj + f->offset;
-        if (f->integer) {
+        if (f->kind == CONFIG_LONG) {
             /* Range-check before the cast: out-of-range conversion is UB. */
             if (!(v >= 0.0 && v <= (double)FP_MAX_DELAY_MS) || v != (double)(long)v)
-                return "latency_ms and jitter_ms must be integers 0..120000";
+                return "latency_ms, jitter_ms, slow_ms and retry_after_s must be integers "
+                       "0..120000";
             long l = (long)v;
             memcpy(field, &l, sizeof(l));
         } else {
@@ -262,7 +295,9 @@ static const char *config_set(struct fp_injection *inj, const cJSON *member)
         }
         return NULL;
     }
-    return "unknown setting (latency_ms, jitter_ms, fail_rate, timeout_rate, lost_reply_rate)";
+    return "unknown setting (latency_ms, jitter_ms, latency_dist, slow_rate, slow_ms, fail_rate, "
+           "timeout_rate, throttle_rate, retry_after_s, lost_reply_rate, partial_rate, "
+           "uncertain_rate)";
 }
 
 /* The new settings from a POST /config body; NULL or the problem. */

@@ -4,9 +4,13 @@
  * Order of checks for one send request, each step ending it or passing on:
  *   1. X-Secret-Key            -> 401
  *   2. X-Idempotency-Key, body -> 400
- *   3. one fault draw          -> timeout (hold, close) | 500 | lost reply | normal
+ *   3. one fault draw          -> timeout (hold, close) | 500 | 429 | lost reply
+ *                                 | partial | uncertain | normal
  *   4. idempotency key         -> replay of the first answer | 422 on reuse
- *   5. delivery                -> 200, per-recipient result codes
+ *   5. delivery                -> 200, per-recipient result codes (invalid
+ *                                 number, not a KakaoTalk user, temporary
+ *                                 failure for partial; "unknown" masks the
+ *                                 codes of an uncertain answer)
  * Auth and validation come before the fault draw so that --seed sequences
  * only depend on well-formed requests.  Faults come before the key lookup:
  * a real provider's front end fails whatever the request was, so a replay
@@ -44,6 +48,8 @@ struct send_ctx {
     const struct fp_send *send; /* fresh or replayed send, store-owned */
     bool fresh;                 /* send was delivered by this request */
     bool replay;                /* answer with Idempotent-Replay: true */
+    bool uncertain;             /* the reply says "result unknown" for every recipient */
+    long retry_after_s;         /* Retry-After of a 429, else -1 */
     cJSON *reply;               /* owned until handed to fp_reply_later */
     char error[160];            /* message of a 400 */
 };
@@ -65,8 +71,9 @@ bool fp_api_authorized(const struct fp_app *app, struct evhttp_request *req)
 }
 
 /* {"header":{..result_message},"message":{"requestId":..,"sendResults":[..]}}
- * for a stored send; caller deletes. */
-static cJSON *send_result_json(const struct fp_send *send, const char *result_message)
+ * for a stored send; caller deletes.  unknown masks every code as
+ * FP_RESULT_UNKNOWN (an "uncertain" answer). */
+static cJSON *send_result_json(const struct fp_send *send, const char *result_message, bool unknown)
 {
     cJSON *root = fp_json_header(true, 0, result_message);
     cJSON *message = cJSON_AddObjectToObject(root, "message");
@@ -77,10 +84,9 @@ static cJSON *send_result_json(const struct fp_send *send, const char *result_me
         cJSON *item = cJSON_CreateObject();
         cJSON_AddNumberToObject(item, "recipientSeq", (double)(i + 1));
         cJSON_AddStringToObject(item, "recipientNo", d->recipient_no);
-        cJSON_AddNumberToObject(item, "resultCode", d->result_code);
-        cJSON_AddStringToObject(item, "resultMessage",
-                                d->result_code == FP_RESULT_OK ? "SUCCESS"
-                                                               : "invalid recipient number");
+        int code = unknown ? FP_RESULT_UNKNOWN : d->result_code;
+        cJSON_AddNumberToObject(item, "resultCode", code);
+        cJSON_AddStringToObject(item, "resultMessage", fp_result_message(code));
         cJSON_AddItemToArray(results, item);
     }
     return root;
@@ -241,11 +247,51 @@ static bool replay_existing(struct send_ctx *ctx)
     ctx->status = 200;
     ctx->result = "duplicate";
     ctx->replay = true;
-    ctx->reply = send_result_json(prev, "DUPLICATED_REQUEST");
+    ctx->reply = send_result_json(prev, "DUPLICATED_REQUEST", false);
     return true;
 }
 
-static void deliver(struct send_ctx *ctx)
+/* How deliver() treats the recipients of one request. */
+enum deliver_mode {
+    DELIVER_NORMAL,
+    DELIVER_PARTIAL,   /* recipients 1, 3, 5... fail with FP_RESULT_TEMPORARY */
+    DELIVER_UNCERTAIN, /* normal, but the reply says "unknown" */
+    DELIVER_UNSENT,    /* uncertain and not sent: temporary failures behind "unknown" */
+};
+
+/* The code the index-th recipient gets: invalid numbers always fail; a
+ * partial failure fails every other recipient from the first on (so a
+ * one-recipient request fails); AlimTalk refuses numbers that are not
+ * KakaoTalk users (real AlimTalk learns this from Kakao). */
+static int recipient_code(const struct send_ctx *ctx, const char *number, enum deliver_mode mode,
+                          size_t index)
+{
+    const struct fp_options *opt = ctx->app->opt;
+    if (!recipient_valid(number, opt->invalid_prefix))
+        return FP_RESULT_INVALID_RECIPIENT;
+    if ((mode == DELIVER_PARTIAL && index % 2 == 0) || mode == DELIVER_UNSENT)
+        return FP_RESULT_TEMPORARY;
+    size_t n = strlen(opt->not_kakao_prefix);
+    if (ctx->channel == FP_CHANNEL_KAKAO && n > 0 && strncmp(number, opt->not_kakao_prefix, n) == 0)
+        return FP_RESULT_NOT_KAKAO_USER;
+    return FP_RESULT_OK;
+}
+
+/* The record's "result" for a fresh send. */
+static const char *deliver_result(const struct fp_send *send, size_t delivered)
+{
+    if (delivered > 0)
+        return "sent";
+    for (size_t i = 0; i < send->n_deliveries; i++)
+        if (send->deliveries[i].result_code == FP_RESULT_TEMPORARY)
+            return "temporary_failure";
+    for (size_t i = 0; i < send->n_deliveries; i++)
+        if (send->deliveries[i].result_code == FP_RESULT_NOT_KAKAO_USER)
+            return "not_kakao_user";
+    return "invalid_recipient";
+}
+
+static void deliver(struct send_ctx *ctx, enum deliver_mode mode)
 {
     struct fp_app *app = ctx->app;
     struct fp_stats *stats = &app->store.stats;
@@ -255,27 +301,33 @@ static void deliver(struct send_ctx *ctx)
     send->channel = ctx->channel;
     send->idempotency_key = ctx->key != NULL ? fp_xstrdup(ctx->key) : NULL;
     send->sent_mono_ms = fp_mono_ms();
-    size_t i = 0, delivered = 0;
+    size_t i = 0, delivered = 0, temporary = 0;
     const cJSON *item;
     cJSON_ArrayForEach(item, ctx->recipients)
     {
         const char *number = cJSON_GetObjectItemCaseSensitive(item, "recipientNo")->valuestring;
-        bool ok = recipient_valid(number, app->opt->invalid_prefix);
+        int code = recipient_code(ctx, number, mode, i);
         send->deliveries[i].recipient_no = fp_xstrdup(number);
-        send->deliveries[i].result_code = ok ? FP_RESULT_OK : FP_RESULT_INVALID_RECIPIENT;
-        delivered += ok;
+        send->deliveries[i].result_code = code;
+        delivered += code == FP_RESULT_OK;
+        temporary += code == FP_RESULT_TEMPORARY;
+        stats->invalid_recipients += code == FP_RESULT_INVALID_RECIPIENT;
+        stats->not_kakao_users += code == FP_RESULT_NOT_KAKAO_USER;
         i++;
     }
+    /* A request that sent nothing because of a temporary failure is not
+     * remembered under its key: the client's retry must be tried anew. */
+    send->remember_key = !(delivered == 0 && temporary > 0);
     fp_store_add(&app->store, send);
 
     stats->sent += delivered;
     *(ctx->channel == FP_CHANNEL_KAKAO ? &stats->sent_kakao : &stats->sent_sms) += delivered;
-    stats->invalid_recipients += send->n_deliveries - delivered;
     ctx->send = send;
     ctx->fresh = true;
     ctx->status = 200;
-    ctx->result = delivered > 0 ? "sent" : "invalid_recipient";
-    ctx->reply = send_result_json(send, "SUCCESS");
+    ctx->result = deliver_result(send, delivered);
+    ctx->uncertain = mode == DELIVER_UNCERTAIN || mode == DELIVER_UNSENT;
+    ctx->reply = send_result_json(send, "SUCCESS", ctx->uncertain);
 }
 
 static void decide(struct send_ctx *ctx)
@@ -284,7 +336,9 @@ static void decide(struct send_ctx *ctx)
     struct fp_stats *stats = &app->store.stats;
     const struct fp_injection *inj = &app->inj;
 
-    /* One draw, split into disjoint slices: timeout | 500 | lost reply | normal. */
+    /* One draw, split into disjoint slices: timeout | 500 | 429 | lost reply
+     * | partial | uncertain | normal.  The first three are the front end
+     * failing whatever the request was; the rest happen behind it. */
     double u = fp_rng_unit(&app->rng_fault);
     if (u < inj->timeout_rate) {
         stats->timeouts_injected++;
@@ -299,11 +353,29 @@ static void decide(struct send_ctx *ctx)
         return;
     }
     u -= inj->fail_rate;
+    if (u < inj->throttle_rate) {
+        stats->throttled_injected++;
+        outcome_error(ctx, 429, -429, "too many requests", "throttled");
+        ctx->retry_after_s = inj->retry_after_s;
+        return;
+    }
+    u -= inj->throttle_rate;
     bool lose_reply = u < inj->lost_reply_rate;
+    u -= inj->lost_reply_rate;
+    enum deliver_mode mode = DELIVER_NORMAL;
+    if (!lose_reply && u < inj->partial_rate) {
+        mode = DELIVER_PARTIAL;
+    } else if (!lose_reply && u - inj->partial_rate < inj->uncertain_rate) {
+        /* The upper or lower half of the slice: sent or not, repeatably. */
+        bool sent = u - inj->partial_rate < inj->uncertain_rate / 2;
+        mode = sent ? DELIVER_UNCERTAIN : DELIVER_UNSENT;
+    }
 
     if (ctx->key != NULL && replay_existing(ctx))
         return; /* a replay sends nothing, so there is no reply to lose */
-    deliver(ctx);
+    stats->partial_injected += mode == DELIVER_PARTIAL;
+    stats->uncertain_injected += mode == DELIVER_UNCERTAIN || mode == DELIVER_UNSENT;
+    deliver(ctx, mode);
     if (lose_reply) {
         /* Delivered and remembered, but the client never hears of it: the
          * case GET /v1/idempotency/{key} exists for. */
@@ -379,6 +451,10 @@ static void write_record(struct send_ctx *ctx)
         cJSON_AddNullToObject(rec, "status");
     cJSON_AddStringToObject(rec, "result", ctx->result);
     add_string_or_null(rec, "request_id", ctx->send != NULL ? ctx->send->request_id : NULL);
+    /* What --restore needs to rebuild the ledger from the record file. */
+    cJSON_AddBoolToObject(rec, "stored", ctx->fresh);
+    cJSON_AddBoolToObject(rec, "remembered", ctx->fresh && ctx->send->remember_key);
+    cJSON_AddBoolToObject(rec, "uncertain", ctx->uncertain);
     add_string_or_null(rec, "template_code", kakao ? body_string(ctx, "templateCode") : NULL);
     add_string_or_null(rec, "sms_body", kakao ? NULL : body_string(ctx, "body"));
     cJSON_AddItemToObject(rec, "recipients", record_recipients(ctx));
@@ -402,7 +478,8 @@ static void write_record(struct send_ctx *ctx)
 void fp_send_handle(struct fp_app *app, struct evhttp_request *req, enum fp_channel channel,
                     const char *path)
 {
-    struct send_ctx ctx = {.app = app, .req = req, .channel = channel, .path = path};
+    struct send_ctx ctx = {
+        .app = app, .req = req, .channel = channel, .path = path, .retry_after_s = -1};
     ctx.key = evhttp_find_header(evhttp_request_get_input_headers(req), "X-Idempotency-Key");
 
     app->store.stats.received++;
@@ -420,6 +497,7 @@ void fp_send_handle(struct fp_app *app, struct evhttp_request *req, enum fp_chan
     if (ctx.status == 0)
         fp_close_later(app, req, FP_HOLD_MS);
     else
-        fp_reply_later(app, req, fp_reply_delay_ms(app), ctx.status, ctx.reply, ctx.replay);
+        fp_reply_later_ex(app, req, fp_reply_delay_ms(app), ctx.status, ctx.reply, ctx.replay,
+                          ctx.retry_after_s);
     cJSON_Delete(ctx.body);
 }

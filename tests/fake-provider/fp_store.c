@@ -14,6 +14,24 @@ const char *fp_channel_name(enum fp_channel channel)
     return channel == FP_CHANNEL_KAKAO ? "kakao" : "sms";
 }
 
+const char *fp_result_message(int code)
+{
+    switch (code) {
+    case FP_RESULT_OK:
+        return "SUCCESS";
+    case FP_RESULT_INVALID_RECIPIENT:
+        return "invalid recipient number";
+    case FP_RESULT_TEMPORARY:
+        return "temporary failure, retry later";
+    case FP_RESULT_NOT_KAKAO_USER:
+        return "not a KakaoTalk user or the channel is blocked";
+    case FP_RESULT_UNKNOWN:
+        return "result unknown, query the request";
+    default:
+        return "error";
+    }
+}
+
 struct fp_send *fp_send_new(size_t n)
 {
     struct fp_send *send = fp_xcalloc(1, sizeof(*send));
@@ -68,7 +86,7 @@ void fp_store_add(struct fp_store *store, struct fp_send *send)
     fp_map_put(&store->by_request_id, send->request_id, send);
     /* Only a lookup that found nothing (or an expired entry) leads here, so
      * replacing the entry never hides a live send. */
-    if (send->idempotency_key != NULL)
+    if (send->idempotency_key != NULL && send->remember_key)
         fp_map_put(&store->by_key, send->idempotency_key, send);
 }
 

@@ -10,6 +10,7 @@
 #ifndef GD_FP_STORE_H
 #define GD_FP_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -25,12 +26,19 @@ enum fp_channel {
 /* "kakao" or "sms". */
 const char *fp_channel_name(enum fp_channel channel);
 
+/* Per-recipient result codes (NHN Cloud style: 0 is success). */
 #define FP_RESULT_OK                0
-#define FP_RESULT_INVALID_RECIPIENT (-1001)
+#define FP_RESULT_INVALID_RECIPIENT (-1001) /* permanent */
+#define FP_RESULT_TEMPORARY         (-2001) /* nothing sent; retrying may succeed */
+#define FP_RESULT_NOT_KAKAO_USER    (-3018) /* AlimTalk only: not a KakaoTalk user, or blocked */
+#define FP_RESULT_UNKNOWN           (-9000) /* in replies only: "query the request" */
+
+/* The resultMessage of a code. */
+const char *fp_result_message(int code);
 
 struct fp_delivery {
     char *recipient_no; /* owned */
-    int result_code;    /* FP_RESULT_OK or FP_RESULT_INVALID_RECIPIENT */
+    int result_code;    /* one of FP_RESULT_*, never FP_RESULT_UNKNOWN */
 };
 
 /* One send request the fake answered with HTTP 200: final and replayable. */
@@ -38,6 +46,7 @@ struct fp_send {
     char request_id[40];
     enum fp_channel channel;
     char *idempotency_key; /* owned; NULL when the request had none */
+    bool remember_key;     /* index the key (false: nothing was sent, a retry is new) */
     int64_t sent_mono_ms;  /* start of the idempotency window */
     size_t n_deliveries;
     struct fp_delivery *deliveries; /* owned, n_deliveries long */
@@ -52,6 +61,10 @@ struct fp_stats {
     uint64_t failed_injected;       /* injected HTTP 500 */
     uint64_t timeouts_injected;     /* held without reply, nothing sent */
     uint64_t lost_replies_injected; /* sent, reply withheld */
+    uint64_t throttled_injected;    /* injected HTTP 429 */
+    uint64_t partial_injected;      /* HTTP 200, recipients failed transiently */
+    uint64_t uncertain_injected;    /* HTTP 200 "result unknown" */
+    uint64_t not_kakao_users;       /* AlimTalk recipients answered -3018 */
     uint64_t invalid_recipients;    /* recipients answered -1001 */
     uint64_t unauthorized;          /* every 401, lookups included */
     uint64_t bad_request;           /* send requests answered 400 */
@@ -85,7 +98,8 @@ struct fp_send *fp_send_new(size_t n);
 void fp_send_free(struct fp_send *send);
 
 /* Takes ownership of send and indexes it by request id and, when it has
- * one, by idempotency key (replacing an expired entry for the same key). */
+ * one and remember_key is set, by idempotency key (replacing an expired
+ * entry for the same key). */
 void fp_store_add(struct fp_store *store, struct fp_send *send);
 
 /* The send answered under request_id, or NULL. */

@@ -6,8 +6,9 @@
 # Starts the fake on a free port, exercises every endpoint and injection
 # mode, then stops it with SIGTERM and requires exit status 0 - so with an
 # ASan/UBSan build (GD_SANITIZE=ON) a leak or UB report fails the run.
-# Needs curl (>= 7.66 for --parallel) and jq.  Takes about 35 s (the 30 s
-# hold of the timeout mode runs in the background).
+# Needs curl (>= 7.66 for --parallel), jq and openssl (the TLS check makes
+# its own CA in the temp dir).  Takes about 35 s (the 30 s hold of the
+# timeout mode runs in the background).
 set -euo pipefail
 
 BIN=${1:-${GD_BUILD_DIR:-build}/tests/fake-provider/gd-fake-provider}
@@ -79,8 +80,9 @@ check "replay body" "$(jq -r '.header.resultMessage + " " + .message.requestId' 
 check "replay not sent again" "$(stat '"\(.sent) \(.duplicates) \(.unique_keys)"')" "1 1 1"
 check "content type" "$(grep -i '^Content-Type' <<<"$H" | tr -d '\r')" \
     "Content-Type: application/json;charset=UTF-8"
-check "idempotency lookup" "$(curl -s "$B/v1/idempotency/key-1" -H "X-Secret-Key: $SECRET" | jq -c .)" \
-    "{\"key\":\"key-1\",\"requestId\":\"$RID\",\"channel\":\"kakao\"}"
+check "idempotency lookup" "$(curl -s "$B/v1/idempotency/key-1" -H "X-Secret-Key: $SECRET" |
+    jq -c '{key,requestId,channel,status:.message.messageStatus,code:.message.sendResults[0].resultCode}')" \
+    "{\"key\":\"key-1\",\"requestId\":\"$RID\",\"channel\":\"kakao\",\"status\":\"COMPLETED\",\"code\":0}"
 
 # 500, then a successful retry with the same key
 config '{"fail_rate":1}'
@@ -155,6 +157,44 @@ R=$(post "$KAKAO" "$(kakao_body +821055556666 C5)" -H 'X-Idempotency-Key: key-3'
 check "lost reply: retry is a replay" "$(json_of "$R" | jq -r .header.resultMessage)" \
     DUPLICATED_REQUEST
 
+# 429 with Retry-After: nothing sent
+config '{"throttle_rate":1,"retry_after_s":7}'
+H=$(curl -s -D - -o "$WORK/body" -X POST "$KAKAO" -H "X-Secret-Key: $SECRET" \
+    -H 'X-Idempotency-Key: key-t' -d "$(kakao_body +821044445555 CT)")
+check "throttled -> 429" "$(head -n1 <<<"$H" | awk '{print $2}')" 429
+check "Retry-After" "$(grep -i '^Retry-After' <<<"$H" | tr -d '\r')" "Retry-After: 7"
+config '{"throttle_rate":0}'
+check "throttled key unknown" "$(curl -s -o /dev/null -w '%{http_code}' \
+    "$B/v1/idempotency/key-t" -H "X-Secret-Key: $SECRET")" 404
+
+# Partial failure: 200, the recipient failed temporarily; the key is not
+# remembered, so the retry is delivered
+config '{"partial_rate":1}'
+R=$(post "$KAKAO" "$(kakao_body +821044446666 CP)" -H 'X-Idempotency-Key: key-p')
+check "partial -> 200 with -2001" "$(status_of "$R") $(json_of "$R" | jq -c '[.message.sendResults[].resultCode]')" \
+    "200 [-2001]"
+config '{"partial_rate":0}'
+R=$(post "$KAKAO" "$(kakao_body +821044446666 CP)" -H 'X-Idempotency-Key: key-p')
+check "retry after partial is sent" "$(json_of "$R" | jq -r '.header.resultMessage + " " + (.message.sendResults[0].resultCode|tostring)')" \
+    "SUCCESS 0"
+
+# Uncertain: "result unknown" in the answer; the query tells the truth
+config '{"uncertain_rate":1}'
+R=$(post "$KAKAO" "$(kakao_body +821044447777 CU)" -H 'X-Idempotency-Key: key-u')
+check "uncertain -> -9000" "$(json_of "$R" | jq -c '[.message.sendResults[].resultCode]')" "[-9000]"
+U_RID=$(json_of "$R" | jq -r .message.requestId)
+U_STATUS=$(curl -s "$KAKAO/$U_RID" -H "X-Secret-Key: $SECRET" | jq -r .message.messageStatus)
+check "uncertain query is COMPLETED or FAILED" "$([[ $U_STATUS == COMPLETED || $U_STATUS == FAILED ]] && echo yes)" yes
+U_KEY=$(curl -s -o /dev/null -w '%{http_code}' "$B/v1/idempotency/key-u" -H "X-Secret-Key: $SECRET")
+check "uncertain key known iff sent" "$U_STATUS $U_KEY" "$([[ $U_STATUS == COMPLETED ]] && echo 'COMPLETED 200' || echo 'FAILED 404')"
+config '{"uncertain_rate":0}'
+
+# Not a KakaoTalk user: AlimTalk refuses per recipient, SMS delivers
+R=$(post "$KAKAO" "$(kakao_body +829812345678 CK)" -H 'X-Idempotency-Key: key-k')
+check "not a KakaoTalk user -> -3018" "$(json_of "$R" | jq -c '[.message.sendResults[].resultCode]')" "[-3018]"
+R=$(post "$SMS" '{"body":"b","sendNo":"1588","recipientList":[{"recipientNo":"+829812345678"}]}' -H 'X-Idempotency-Key: key-k-sms')
+check "SMS to the same number" "$(json_of "$R" | jq -c '[.message.sendResults[].resultCode]')" "[0]"
+
 # Routing
 check "unknown path" "$(curl -s -o /dev/null -w '%{http_code}' "$B/nope")" 404
 check "wrong method" "$(curl -s -D - -o /dev/null -X DELETE "$B/config" | grep -i '^Allow' | tr -d '\r')" \
@@ -164,6 +204,8 @@ check "GET on a send endpoint" "$(curl -s -o /dev/null -w '%{http_code}' "$KAKAO
 # Config
 check "bad config -> 400" "$(curl -s -o /dev/null -w '%{http_code}' -X POST "$B/config" \
     -d '{"fail_rate":0.7,"timeout_rate":0.7}')" 400
+check "bad dist -> 400" "$(curl -s -o /dev/null -w '%{http_code}' -X POST "$B/config" \
+    -d '{"latency_dist":"normal"}')" 400
 check "unknown setting -> 400" "$(curl -s -o /dev/null -w '%{http_code}' -X POST "$B/config" \
     -d '{"latency":5}')" 400
 check "config unchanged" "$(curl -s "$B/config" | jq -c '[.fail_rate,.timeout_rate]')" "[0,0]"
@@ -172,9 +214,10 @@ check "config unchanged" "$(curl -s "$B/config" | jq -c '[.fail_rate,.timeout_ra
 N=$(stat .received)
 check "records in memory" "$(curl -s "$B/records" | jq length)" "$N"
 check "records in file" "$(wc -l <"$WORK/records.jsonl")" "$N"
+DELIVERED='["-","-","C1","C2","C5","CP"'$([[ $U_STATUS == COMPLETED ]] && echo ',"CU"')']'
 check "delivered codes" "$(curl -s "$B/records" |
     jq -c '[.[] | .recipients[]? | select(.delivered) | .templateParameter.code // "-"] | sort')" \
-    '["-","C1","C2","C5"]'
+    "$DELIVERED"
 check "delivered = sent" "$(curl -s "$B/records" | jq '[.[] | .recipients[]? | select(.delivered)] | length')" \
     "$(stat .sent)"
 
@@ -219,6 +262,55 @@ PID=
 check "SIGTERM exit status" "$RC" 0
 wait "$HOLD" || true
 check "held request closed without reply" "$(cat "$WORK/hold")" 000
+
+# --restore: a restarted endpoint remembers the keys in its record file
+start_fake() { # start_fake ARGS... -> sets PID and B
+    : >"$WORK/stderr"
+    "$BIN" --listen 127.0.0.1:0 --secret "$SECRET" --latency-ms 1 --jitter-ms 0 "$@" 2>"$WORK/stderr" &
+    PID=$!
+    ADDR=
+    for _ in $(seq 50); do
+        ADDR=$(jq -r 'select(.msg == "listening") | .addr' "$WORK/stderr" 2>/dev/null || true)
+        [[ -n $ADDR ]] && break
+        sleep 0.1
+    done
+}
+stop_fake() {
+    kill -TERM "$PID"
+    set +e
+    wait "$PID"
+    RC=$?
+    set -e
+    PID=
+}
+start_fake --record "$WORK/records.jsonl" --restore
+B=http://$ADDR
+check "restored key known" "$(curl -s "$B/v1/idempotency/par-7" -H "X-Secret-Key: $SECRET" | jq -r .channel)" kakao
+R=$(post "$B/alimtalk/v2.3/appkeys/app1/messages" "$(kakao_body "+8210$(printf %08d 7)" P7)" -H 'X-Idempotency-Key: par-7')
+check "restored key replays" "$(json_of "$R" | jq -r .header.resultMessage)" DUPLICATED_REQUEST
+check "records restored" "$(curl -s "$B/records" | jq length)" "$(wc -l <"$WORK/records.jsonl")"
+stop_fake
+check "restored: SIGTERM exit status" "$RC" 0
+
+# TLS with a CA made here (never committed): trusted -> 200, untrusted -> curl 60
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=smoke-ca -keyout "$WORK/ca.key" \
+    -out "$WORK/ca.pem" 2>/dev/null
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=127.0.0.1 -keyout "$WORK/srv.key" -out "$WORK/srv.csr" 2>/dev/null
+printf 'subjectAltName=IP:127.0.0.1\n' >"$WORK/san.ext"
+openssl x509 -req -in "$WORK/srv.csr" -CA "$WORK/ca.pem" -CAkey "$WORK/ca.key" -CAcreateserial -days 1 \
+    -extfile "$WORK/san.ext" -out "$WORK/srv.pem" 2>/dev/null
+start_fake --tls-cert "$WORK/srv.pem" --tls-key "$WORK/srv.key"
+check "https with the test CA" "$(curl -s --cacert "$WORK/ca.pem" "https://$ADDR/healthz")" ok
+R=$(curl -s -w '\n%{http_code}' --cacert "$WORK/ca.pem" -X POST "https://$ADDR/sms/v3.0/appKeys/a/sender/sms" \
+    -H "X-Secret-Key: $SECRET" -d '{"body":"b","sendNo":"1588","recipientList":[{"recipientNo":"01012345678"}]}')
+check "https send" "$(status_of "$R")" 200
+set +e
+curl -s -o /dev/null "https://$ADDR/healthz"
+RC=$?
+set -e
+check "untrusted certificate refused by the client" "$RC" 60
+stop_fake
+check "tls: SIGTERM exit status" "$RC" 0
 
 if ((FAILS > 0)); then
     echo "$FAILS check(s) failed; provider stderr:"

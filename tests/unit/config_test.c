@@ -106,7 +106,7 @@ TEST(defaults_when_nothing_set)
     CHECK_INT(c.jwt_leeway_s, 30);
     CHECK_STR(c.listen_addr, "127.0.0.1:8080");
     CHECK_INT(c.amqp_heartbeat_s, 30);
-    CHECK_INT(c.confirm_timeout_ms, 2000);
+    CHECK_INT(c.confirm_timeout_ms, 1500);
     CHECK_INT(c.rate_limit, 20);
     CHECK_INT(c.rate_window_ms, 10000);
     CHECK_INT(c.amqp_heartbeat_s, 30);

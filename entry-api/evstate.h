@@ -1,0 +1,45 @@
+/*
+ * evstate.h - which events are sold out or closed, known in memory so the
+ * opening spike's tail (everyone who comes after the last coupon) is answered
+ * 410 without touching Redis or the broker (DESIGN §5).
+ *
+ * Each worker keeps its own table, fed three ways:
+ *   - a second Redis connection PSUBSCRIBEs to ev:{*}:state, where the
+ *     stock-consumer announces sold_out and eventctl announces closed;
+ *   - gate and event-info answers teach it (so a restarted worker learns an
+ *     event's state on its first request for that event);
+ *   - after every (re)subscription the events it holds are re-read from
+ *     Redis, since a message may have been missed while disconnected.
+ * Any other state announced ("open", "armed" after a rearm or a release of
+ * safety stock) makes it forget the event, so the gate decides again.
+ */
+#ifndef GD_EVSTATE_H
+#define GD_EVSTATE_H
+
+#include <event2/event.h>
+
+struct evstate;
+struct gate;
+struct worker_metrics;
+struct evbuffer;
+
+enum evs_state { EVS_UNKNOWN = 0, EVS_SOLD_OUT, EVS_CLOSED };
+
+/* Start subscribing to url; g (borrowed) is used to re-read states.  NULL on a bad URL/OOM. */
+struct evstate *evs_new(struct event_base *base, const char *url, struct gate *g,
+                        struct worker_metrics *m);
+/* Free after gate_free (re-reads in flight are answered by the gate first). */
+void evs_free(struct evstate *s);
+
+enum evs_state evs_get(const struct evstate *s, long long event_id);
+/* Remember "sold_out"/"closed"; forget the event for any other state name. */
+void evs_learn(struct evstate *s, long long event_id, const char *state);
+/* 1 while the subscription is confirmed. */
+int evs_subscribed(const struct evstate *s);
+/* giftdrop_event_state{event_id,state} 1 for every remembered event. */
+void evs_render(const struct evstate *s, struct evbuffer *out);
+
+/* "ev:{42}:state" -> 42; 0 when the channel name is anything else. */
+long long evs_channel_event(const char *channel, size_t len);
+
+#endif

@@ -1,0 +1,67 @@
+/*
+ * reply.c - answers, their headers and their accounting.
+ */
+#include "reply.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/keyvalq_struct.h>
+
+#include "app.h"
+
+int64_t reply_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+void reply_header(const struct reply_to *t, const char *name, const char *value)
+{
+    evhttp_add_header(evhttp_request_get_output_headers(t->req), name, value);
+}
+
+void reply_send(const struct reply_to *t, int status, const char *ctype, const char *body)
+{
+    struct app *a = t->app;
+    struct evbuffer *out = evbuffer_new();
+    reply_header(t, "Content-Type", ctype);
+    reply_header(t, "Cache-Control", "no-store");
+    if (a->draining) /* let the client move to another worker or instance */
+        reply_header(t, "Connection", "close");
+    if (out && body)
+        evbuffer_add(out, body, strlen(body));
+    evhttp_send_reply(t->req, status, NULL, out);
+    if (out)
+        evbuffer_free(out);
+    met_response(a->m, t->route, status, reply_now_us() - t->t0_us);
+    atomic_fetch_sub(&a->m->requests_in_flight, 1);
+}
+
+void reply_problem(const struct reply_to *t, enum problem_id pb, const char *detail,
+                   const char *extra)
+{
+    char *body = problem_render(pb, detail, extra);
+    if (problem_status(pb) == 401)
+        reply_header(t, "WWW-Authenticate", "Bearer realm=\"giftdrop\"");
+    reply_send(t, problem_status(pb), "application/problem+json",
+               body ? body : "{\"status\":503,\"code\":\"unavailable\"}");
+    free(body);
+}
+
+void reply_retry_after(const struct reply_to *t, long long ms)
+{
+    char v[24];
+    snprintf(v, sizeof(v), "%lld", ms <= 0 ? 1 : (ms + 999) / 1000);
+    reply_header(t, "Retry-After", v);
+}
+
+void reply_unavailable(const struct reply_to *t, const char *detail)
+{
+    reply_retry_after(t, 1000);
+    reply_problem(t, PB_UNAVAILABLE, detail, NULL);
+}

@@ -1,0 +1,59 @@
+/*
+ * notifier.h - the state of one notifier-consumer process, shared by run.c
+ * (wiring, start, stop) and job.c (one winner's way through ledger,
+ * provider and broker).  Everything here lives on the event loop thread;
+ * only the ledger pool has threads of its own.
+ */
+#ifndef GD_NOTIFIER_H
+#define GD_NOTIFIER_H
+
+#include <stdint.h>
+
+#include <event2/event.h>
+
+#include "config.h"
+#include "consume.h"
+#include "endpoints.h"
+#include "http.h"
+#include "ledger_pool.h"
+#include "republish.h"
+#include "retry.h"
+
+struct job;
+
+/* Counters, logged every 10 s and at the end. */
+struct notifier_stats {
+    long started, sent, failed, duplicates, no_coupon, retried, delayed, busy, fallbacks, resolved,
+        uncertain, poison, released;
+};
+
+struct notifier {
+    const struct gd_config *cfg;
+    struct event_base *base;
+    struct consumer in;
+    struct republisher out;
+    struct http_client *http;
+    struct ledger_pool *ledger;
+    struct endpoint_set eps;
+    struct job *active;                /* jobs under way, doubly linked */
+    struct job *parked;                /* duplicates waiting for their twin to end */
+    struct job *wait_head, *wait_tail; /* waiting for a provider request slot */
+    int http_busy;                     /* provider requests in flight (<= NOTIFY_CONCURRENCY) */
+    int n_active;
+    int stopping;                /* SIGTERM: no new jobs; finish the others */
+    struct retry_schedule retry; /* NOTIFY_RETRY_SCHEDULE */
+    struct notifier_stats st;
+};
+
+/* A delivery arrived (consume.c's callback): d becomes the job's. */
+void job_on_delivery(struct rmq_delivery *d, uint64_t gen, void *arg);
+/* A ledger op finished (ledger_pool's callback). */
+void job_on_ledger(struct ledger_op *op, void *arg);
+/* Stopping: parked jobs are dropped unacked (the broker gets them back
+ * when the connection closes). */
+void job_release_parked(struct notifier *nf);
+/* Teardown: free whatever jobs remain (their deliveries return to the
+ * queues when the connection closes). */
+void job_free_all(struct notifier *nf);
+
+#endif

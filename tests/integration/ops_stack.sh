@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# ops_stack: deploy/local/stack with HAProxy, for real, in a private network
+# namespace and its own GD_STACK_DIR (the shared stack is never touched).
+#
+#   - `stack up` brings up the infra, the two entry-api instances and HAProxy
+#     on 8080; the broker's guest user comes from deploy/rabbitmq/definitions-dir;
+#   - through 8080: /readyz 200, an unknown event 404 problem+json, /metrics
+#     refused; the stats page lists both instances UP;
+#   - `stack stop entry-api` stops both instances: HAProxy answers 503
+#     problem+json with Retry-After; `stack start entry-api` brings them back;
+#   - `stack stop apps` and `stack down` leave nothing running.
+set -euo pipefail
+SRC=${GD_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+BUILD=${GD_BUILD_DIR:-$SRC/build}
+
+if [ "${1:-}" != --inside ]; then
+  if [ "$(id -u)" -ne 0 ] || ! unshare -n true 2>/dev/null; then
+    echo "ops_stack: needs root and network namespaces (unshare -n); skipped"
+    echo "0 passed, 0 failed"
+    exit 0
+  fi
+  DIR=/var/tmp/gd-ops-stack-$$ # not under a private /tmp dir: PostgreSQL runs as postgres
+  trap 'rm -rf "$DIR" "$DIR".*' EXIT
+  rc=0
+  GD_STACK_DIR=$DIR GD_BUILD_DIR=$BUILD unshare -n bash "$0" --inside || rc=$?
+  # Whatever the outcome, nothing of ours may survive: `down` ran inside;
+  # the namespace is gone, so any straggler is listed here by its data dir.
+  left=$(pgrep -a -f "$DIR" || true)
+  [ -z "$left" ] || { echo "FAIL processes left running: $left"; rc=1; }
+  exit "$rc"
+fi
+
+# ---- inside the namespace -------------------------------------------------
+ip link set lo up
+STACK=$SRC/deploy/local/stack
+PASS=0 FAIL=0
+expect() {
+  if [ "$2" == "$3" ]; then
+    PASS=$((PASS + 1))
+    echo "ok   $1 = $2"
+  else
+    FAIL=$((FAIL + 1))
+    echo "FAIL $1 = $2, expected $3"
+  fi
+}
+down() { "$STACK" down >"$GD_STACK_DIR.down.log" 2>&1 || cat "$GD_STACK_DIR.down.log"; }
+trap down EXIT
+code() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
+stats() { curl -sf "http://127.0.0.1:8404/stats;csv" | awk -F, '$1 == "entry_api" && $2 ~ /^api/ {printf "%s:%s ", $2, $18}'; }
+
+"$STACK" up >"$GD_STACK_DIR.up.log" 2>&1 || { tail -n 40 "$GD_STACK_DIR.up.log"; exit 1; }
+expect "stack status: haproxy ready" "$("$STACK" status | awk '$1 == "haproxy" {print $3, $4}')" "127.0.0.1:8080 ready"
+expect "management API with the guest user" "$(code -u guest:guest http://127.0.0.1:15672/api/whoami)" 200
+expect "users defined" "$(curl -sf -u guest:guest http://127.0.0.1:15672/api/users | jq -r '[.[].name] | join(",")')" guest
+expect "/readyz through HAProxy" "$(code http://127.0.0.1:8080/readyz)" 200
+expect "unknown event through HAProxy" "$(curl -s http://127.0.0.1:8080/v1/events/424242 | jq -r .code)" event_not_found
+expect "/metrics refused on the public port" "$(curl -s http://127.0.0.1:8080/metrics | jq -r '.status|tostring')" 404
+expect "instance metrics on their own port" "$(code http://127.0.0.1:8081/metrics)" 200
+expect "both instances UP" "$(stats)" "api1:UP api2:UP "
+
+"$STACK" stop entry-api >/dev/null
+expect "stop entry-api: both stopped" \
+  "$("$STACK" status | awk '$1 ~ /^entry-api-/ {printf "%s:%s ", $1, $NF}')" "entry-api-1:stopped entry-api-2:stopped "
+for _ in $(seq 1 50); do [ "$(stats)" == "api1:DOWN api2:DOWN " ] && break; sleep 0.2; done
+curl -s -D "$GD_STACK_DIR.h" -o "$GD_STACK_DIR.b" http://127.0.0.1:8080/v1/events/1 || true
+expect "no instance: 503" "$(head -n 1 "$GD_STACK_DIR.h" | awk '{print $2}')" 503
+expect "no instance: problem+json" "$(jq -r '.code' "$GD_STACK_DIR.b")" unavailable
+expect "no instance: Retry-After" "$(tr -d '\r' <"$GD_STACK_DIR.h" | awk -F': ' 'tolower($1)=="retry-after"{print $2}')" 1
+"$STACK" start entry-api >/dev/null
+for _ in $(seq 1 50); do [ "$(stats)" == "api1:UP api2:UP " ] && break; sleep 0.2; done
+expect "start entry-api: both back UP" "$(stats)" "api1:UP api2:UP "
+expect "/readyz through HAProxy again" "$(code http://127.0.0.1:8080/readyz)" 200
+
+"$STACK" stop apps >/dev/null
+expect "stop apps: every app stopped" \
+  "$("$STACK" status | awk 'NR > 1 && $1 !~ /^(rabbitmq|redis|postgres|epmd)$/ && NF && $1 != "data:" && $NF != "stopped"' | wc -l)" 0
+down
+trap - EXIT
+expect "down: nothing left" "$("$STACK" status | awk 'NR > 1 && NF && $1 != "data:" && $NF != "stopped"' | wc -l)" 0
+printf '%d passed, %d failed\n' "$PASS" "$FAIL"
+[ "$FAIL" -eq 0 ]
