@@ -7,6 +7,8 @@
  *   notify_winners --event ID --count N [--first K] [--prefix m-]
  *                  [--kakao-percent P] [--not-kakao-every N] [--invalid-every N]
  *                  [--window W] [--out FILE]
+ *   notify_winners --event ID --replay FILE    the winners of an --out FILE
+ *                  again, same entry ids (a redelivery / republish)
  *
  * Winner i (K <= i < K+N) is member PREFIX<i> with seq i, channel kakao for
  * the first P % of every hundred, phone +8210<i:08>; every N-th KakaoTalk
@@ -29,7 +31,7 @@
 struct args {
     long long event;
     long count, first, kakao_pct, not_kakao_every, invalid_every, window;
-    const char *prefix, *out;
+    const char *prefix, *out, *replay;
 };
 
 static int parse_long(const char *s, long lo, long hi, long *out)
@@ -71,6 +73,8 @@ static int parse_args(int argc, char **argv, struct args *a)
             a->prefix = v;
         else if (strcmp(k, "--out") == 0 && v)
             a->out = v;
+        else if (strcmp(k, "--replay") == 0 && v)
+            a->replay = v;
         else
             bad = 1;
         if (bad) {
@@ -79,10 +83,11 @@ static int parse_args(int argc, char **argv, struct args *a)
         }
     }
     a->event = ev;
-    if (!a->event || !a->count) {
+    if (!a->event || (!a->count == !a->replay)) {
         fprintf(stderr, "usage: notify_winners --event ID --count N [--first K] [--prefix P]"
                         " [--kakao-percent P] [--not-kakao-every N] [--invalid-every N]"
-                        " [--window W] [--out FILE]\n");
+                        " [--window W] [--out FILE]\n"
+                        "       notify_winners --event ID --replay FILE\n");
         return -1;
     }
     return 0;
@@ -107,6 +112,24 @@ static void make_winner(const struct args *a, long i, long nth_kakao, struct win
     time_format_ms(time_now_ms(), w->won_at);
 }
 
+/* The next winner of a --replay file ("member entry_id channel phone"); 0 at the end. */
+static int read_winner(FILE *f, const struct args *a, struct winner_msg *w)
+{
+    char member[80], entry[64], channel[16], phone[32];
+    memset(w, 0, sizeof(*w));
+    if (fscanf(f, "%79s %63s %15s %31s", member, entry, channel, phone) != 4)
+        return 0;
+    snprintf(w->member_id, sizeof(w->member_id), "%s", member);
+    snprintf(w->entry_id, sizeof(w->entry_id), "%s", entry);
+    snprintf(w->channel, sizeof(w->channel), "%s", channel);
+    snprintf(w->phone, sizeof(w->phone), "%s", phone);
+    const char *dash = strrchr(member, '-');
+    w->seq = dash ? strtol(dash + 1, NULL, 10) : 1;
+    w->event_id = a->event;
+    time_format_ms(time_now_ms(), w->won_at);
+    return 1;
+}
+
 int main(int argc, char **argv)
 {
     struct args a;
@@ -129,14 +152,24 @@ int main(int argc, char **argv)
         fprintf(stderr, "notify_winners: %s\n", c.err);
         return 1;
     }
+    FILE *in = a.replay ? fopen(a.replay, "r") : NULL;
+    if (a.replay && !in) {
+        fprintf(stderr, "notify_winners: cannot read %s\n", a.replay);
+        return 1;
+    }
     int64_t t0 = time_mono_ms();
-    long nth_kakao = 0;
-    for (long i = a.first; i < a.first + a.count; i++) {
+    long nth_kakao = 0, published = 0;
+    for (long i = a.first; in || i < a.first + a.count; i++) {
         struct winner_msg w;
         char *body;
         size_t len;
-        nth_kakao += i % 100 < a.kakao_pct;
-        make_winner(&a, i, nth_kakao, &w);
+        if (in && !read_winner(in, &a, &w))
+            break;
+        if (!in) {
+            nth_kakao += i % 100 < a.kakao_pct;
+            make_winner(&a, i, nth_kakao, &w);
+        }
+        published++;
         if (winner_msg_encode(&w, &body, &len) != GD_OK)
             return 1;
         struct rmq_props p = {
@@ -157,13 +190,15 @@ int main(int argc, char **argv)
     int rc = rmq_wait_confirms(&c, 60000);
     if (out)
         fclose(out);
+    if (in)
+        fclose(in);
     if (rc != GD_OK) {
         fprintf(stderr, "notify_winners: confirms: %s %s\n", err_str(rc), c.err);
         return 1;
     }
     double s = (double)(time_mono_ms() - t0) / 1000.0;
-    printf("{\"published\":%ld,\"seconds\":%.3f,\"per_second\":%.0f}\n", a.count, s,
-           s > 0 ? (double)a.count / s : 0.0);
+    printf("{\"published\":%ld,\"seconds\":%.3f,\"per_second\":%.0f}\n", published, s,
+           s > 0 ? (double)published / s : 0.0);
     rmq_close(&c);
     return 0;
 }

@@ -104,6 +104,8 @@ static const struct cfg_row cfg_rows[] = {
      CFG_NOTIFIER, "balancing policy of the SMS endpoints"},
     {"PROVIDER_CA_FILE", CFG_STR, OFF(provider_ca_file), "", 0, 0, NULL, 0, CFG_NOTIFIER,
      "PEM CA bundle trusted for https endpoints (empty: the system's)"},
+    {"PROVIDER_BREAKER_FAILURES", CFG_INT, OFF(provider_breaker_failures), "10", 0, 1000, NULL, 0,
+     CFG_NOTIFIER, "consecutive failures that open an endpoint's breaker (0: failure rate only)"},
     {"NOTIFY_CONCURRENCY", CFG_INT, OFF(notify_concurrency), "256", 1, 10000, NULL, 0, CFG_NOTIFIER,
      "provider requests in flight"},
     {"NOTIFY_DB_CONNS", CFG_INT, OFF(notify_db_conns), "4", 1, 64, NULL, 0, CFG_NOTIFIER,

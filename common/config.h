@@ -54,12 +54,13 @@ struct gd_config {
     char *provider_sms_endpoints;      /* the same for the SMS API */
     char *provider_alimtalk_policy;    /* lb policy name (common/lb.h) */
     char *provider_sms_policy;
-    char *provider_ca_file;      /* PEM CA bundle for https endpoints ("" = the system's) */
-    long notify_concurrency;     /* provider requests in flight per notifier */
-    long notify_db_conns;        /* ledger connections (one thread each) */
-    long notify_max_attempts;    /* attempts before a winner ends failed */
-    char *notify_retry_schedule; /* seconds before retry 1, 2, ... (last repeats) */
-    char *instance;              /* name shown in connection names, default hostname */
+    char *provider_ca_file;         /* PEM CA bundle for https endpoints ("" = the system's) */
+    long provider_breaker_failures; /* consecutive failures that open an endpoint (0: off) */
+    long notify_concurrency;        /* provider requests in flight per notifier */
+    long notify_db_conns;           /* ledger connections (one thread each) */
+    long notify_max_attempts;       /* attempts before a winner ends failed */
+    char *notify_retry_schedule;    /* seconds before retry 1, 2, ... (last repeats) */
+    char *instance;                 /* name shown in connection names, default hostname */
     int log_level;
     long retention_s; /* how long an event's Redis keys outlive closes_at */
 };

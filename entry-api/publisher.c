@@ -1,3 +1,11 @@
+/*
+ * publisher.c - the broker thread: one confirm-mode AMQP connection, jobs
+ * in from the loop (mutex + eventfd), completions out to the loop
+ * (event_active).  Every job ends exactly once: confirmed, nacked,
+ * returned, blocked, timed out or failed with its connection.  A loop-side
+ * watchdog cuts a rabbitmq-c call that blocks (a broker that stopped
+ * reading) by shutting the socket down.
+ */
 #include "publisher.h"
 
 #include <errno.h>

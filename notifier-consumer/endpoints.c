@@ -15,12 +15,20 @@ int endpoints_init(struct endpoint_set *es, const struct gd_config *cfg, char *e
 {
     const char *lists[2] = {cfg->provider_alimtalk_endpoints, cfg->provider_sms_endpoints};
     const char *policies[2] = {cfg->provider_alimtalk_policy, cfg->provider_sms_policy};
+    struct lb_options opts;
     memset(es, 0, sizeof(*es));
+    /* A provider failing a third of its sends at random still delivers the
+     * rest: five failures in a row (lb's default) happen every couple of
+     * hundred sends then, and would keep opening the breaker.  A dead
+     * endpoint reaches any threshold within milliseconds, and lb's
+     * failure-rate window catches a mostly broken one. */
+    lb_options_default(&opts);
+    opts.fail_threshold = (int)cfg->provider_breaker_failures;
     for (int api = 0; api < 2; api++) {
         char why[256];
         /* One endpoint, PROVIDER_URL, unless a list is configured. */
         const char *list = lists[api][0] ? lists[api] : cfg->provider_url;
-        if (lb_create_from_config(policies[api], list, NULL, &es->lb[api], why, sizeof(why)) !=
+        if (lb_create_from_config(policies[api], list, &opts, &es->lb[api], why, sizeof(why)) !=
             GD_OK) {
             snprintf(err, err_len, "%s endpoints: %s", provider_api_name((enum provider_api)api),
                      why);
@@ -53,20 +61,23 @@ void endpoints_free(struct endpoint_set *es)
     }
 }
 
-bool endpoints_available(struct endpoint_set *es, enum provider_api api)
+enum endpoint_avail endpoints_available(struct endpoint_set *es, enum provider_api api)
 {
     int64_t now = time_mono_ms();
     struct lb *lb = es->lb[api];
+    enum endpoint_avail best = EP_NONE;
     for (size_t i = 0; i < lb_size(lb); i++) {
         struct lb_stats st;
         if (lb_stats(lb, (int)i, now, &st) != GD_OK)
             continue;
+        if (st.state == LB_CLOSED)
+            return EP_OPEN;
         /* lb_stats shows a due probe as half-open; one already out keeps
          * the endpoint busy (in flight), and nothing else may go there. */
-        if (st.state == LB_CLOSED || (st.state == LB_HALF_OPEN && st.in_flight == 0))
-            return true;
+        if (st.state == LB_HALF_OPEN && st.in_flight == 0)
+            best = EP_PROBE;
     }
-    return false;
+    return best;
 }
 
 /* Log what changed since the last look: the operator's view of the breaker. */

@@ -28,9 +28,16 @@ struct endpoint_set {
 int endpoints_init(struct endpoint_set *es, const struct gd_config *cfg, char *err, size_t err_len);
 void endpoints_free(struct endpoint_set *es);
 
-/* True when a select for api may succeed now (some endpoint closed, or a
- * probe due): when false, a winner is delayed without spending an attempt. */
-bool endpoints_available(struct endpoint_set *es, enum provider_api api);
+/* What a select for api could get now. */
+enum endpoint_avail {
+    EP_NONE,  /* every endpoint open, or half-open with its probe out */
+    EP_PROBE, /* only a probe is due: one request may go, to find out */
+    EP_OPEN   /* some endpoint is closed: traffic may flow */
+};
+
+/* Cheap look at the breakers before a winner is started: while it is not
+ * EP_OPEN, winners wait in the notifier (unacked) instead of failing. */
+enum endpoint_avail endpoints_available(struct endpoint_set *es, enum provider_api api);
 
 /* lb_select for api keyed by member (chash); the index, or LB_EUNAVAILABLE. */
 int endpoints_select(struct endpoint_set *es, enum provider_api api, const char *member);

@@ -11,6 +11,9 @@
 #include <strings.h>
 #include <time.h>
 
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
 #include "errors.h"
 
 #define RESP_MAX (256 * 1024) /* provider answers are small: cap what we keep */
@@ -19,7 +22,7 @@ struct http_client {
     struct event_base *base;
     CURLM *multi;
     struct event *timer;
-    char *ca_file; /* NULL = the system's */
+    X509_STORE *trust; /* the CAs, loaded once and shared by every TLS connection */
     int in_flight;
     struct http_req *head; /* in flight, for http_client_free */
 };
@@ -115,6 +118,14 @@ static int add_header(struct http_req *r, const char *name, const char *value)
     return GD_OK;
 }
 
+/* curl: a TLS connection's SSL_CTX is ready; give it the shared trust store. */
+static CURLcode use_trust(CURL *e, void *ssl_ctx, void *arg)
+{
+    struct http_client *c = arg;
+    SSL_CTX_set1_cert_store(ssl_ctx, c->trust); /* a reference of its own */
+    return CURLE_OK;
+}
+
 static int setup(struct http_client *c, struct http_req *r)
 {
     CURL *e = r->easy;
@@ -141,8 +152,14 @@ static int setup(struct http_client *c, struct http_req *r)
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->err);
     curl_easy_setopt(e, CURLOPT_PRIVATE, r);
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
-    if (c->ca_file)
-        curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file);
+    /* curl would parse the CA bundle again for every new connection (the
+     * system's: 140 certificates, ~15 ms of this loop's time each); it
+     * loads nothing and the shared store goes in instead.  Verification of
+     * the peer and its name stays on. */
+    curl_easy_setopt(e, CURLOPT_CAINFO, NULL);
+    curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
+    curl_easy_setopt(e, CURLOPT_SSL_CTX_FUNCTION, use_trust);
+    curl_easy_setopt(e, CURLOPT_SSL_CTX_DATA, c);
     if (r->body) {
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body);
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)strlen(r->body));
@@ -306,8 +323,12 @@ struct http_client *http_client_new(struct event_base *base, const char *ca_file
     c->base = base;
     c->multi = curl_multi_init();
     c->timer = evtimer_new(base, on_timer, c);
-    c->ca_file = ca_file && ca_file[0] ? strdup(ca_file) : NULL;
-    if (!c->multi || !c->timer || (ca_file && ca_file[0] && !c->ca_file)) {
+    c->trust = X509_STORE_new();
+    /* The CA file when one is set (a test CA, a private PKI), else the
+     * system's default locations (OpenSSL's hashed directory, read lazily). */
+    int trusted = c->trust && (ca_file && ca_file[0] ? X509_STORE_load_file(c->trust, ca_file) == 1
+                                                     : X509_STORE_set_default_paths(c->trust) == 1);
+    if (!c->multi || !c->timer || !trusted) {
         http_client_free(c);
         return NULL;
     }
@@ -337,6 +358,6 @@ void http_client_free(struct http_client *c)
     }
     if (c->timer)
         event_free(c->timer);
-    free(c->ca_file);
+    X509_STORE_free(c->trust);
     free(c);
 }

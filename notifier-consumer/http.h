@@ -4,9 +4,11 @@
  * to watch and when to time out, libevent tells curl when they are ready).
  * Nothing here blocks the loop.
  *
- * Certificate verification stays on (libcurl's default); ca_file adds a CA
- * bundle (a test CA, a private PKI).  Connections are kept alive and reused
- * per endpoint from curl's connection cache.
+ * Certificate verification stays on (libcurl's default): against ca_file
+ * when one is given (a test CA, a private PKI), else against the system's
+ * CAs.  Either is loaded once into one OpenSSL store that every TLS
+ * connection shares.  Connections are kept alive and reused per endpoint
+ * from curl's connection cache.
  *
  * Ownership: http_start() takes a request the caller filled and owns until
  * its done callback has returned; the callback runs on the loop thread,
@@ -51,7 +53,8 @@ struct http_req {
     struct http_req *prev, *next; /* the client's in-flight list */
 };
 
-/* A client on base with at most max_conns cached connections; NULL on failure. */
+/* A client on base with at most max_conns cached connections; NULL when
+ * out of memory or ca_file cannot be read as PEM certificates. */
 struct http_client *http_client_new(struct event_base *base, const char *ca_file, int max_conns);
 /* Cancels whatever is in flight (without callbacks; the requests stay their
  * owners' to free) and frees the client.  Before event_base_free(). */

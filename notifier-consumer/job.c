@@ -5,7 +5,8 @@
  *
  *   decode ──poison──> dead letter, ack
  *     │ (a twin of this winner under way here: park until it ends)
- *     ▼ no endpoint could be used now: delay (retry queue, no attempt spent)
+ *     ▼ no endpoint takes traffic now (breakers open): wait here, unacked
+ *       (one winner per due probe goes ahead), then go on
  *   ledger BEGIN ──sent/failed already──> ack        ──busy elsewhere──> delay
  *     │ coupon from the pool (exhausted: failed, ack), attempt counted
  *     ├── RESOLVE: an earlier request may have delivered: ask that endpoint
@@ -55,7 +56,10 @@ struct job {
     job_step after_timer;
     struct http_req *req; /* the one provider request in flight */
     job_step after_http;
-    job_step on_slot; /* waiting for a request slot */
+    job_step on_slot;           /* waiting for a request slot */
+    job_step on_endpoint;       /* waiting for an endpoint (nf->blocked_head) */
+    enum provider_api wait_api; /* ... of this API */
+    struct job *blocked_next;
     int has_slot;
     enum provider_api api; /* the stage: AlimTalk, or SMS (own channel or fallback) */
     int ep_idx;            /* selected endpoint to report, -1 none */
@@ -218,8 +222,14 @@ static void dead_letter(struct job *j, const char *reason)
 }
 
 /* Not now, and no attempt spent: back through the shortest retry queue. */
+static int delivery_stale(const struct job *j);
+
 static void delay(struct job *j, const char *why)
 {
+    if (delivery_stale(j)) {
+        job_end(j);
+        return;
+    }
     j->nf->st.delayed++;
     log_info(JLOG(j), "delayed: %s", why);
     republish_then_ack(j, topo_retry_tiers[0].name, j->d.routing_key, MSG_TYPE_WINNER, j->d.attempt,
@@ -415,6 +425,77 @@ static int parse_endpoint(struct job *j, const char *prev)
     return GD_OK;
 }
 
+/* ---- waiting for an endpoint ---------------------------------------------- */
+
+/*
+ * Every endpoint of api is open: hold the winner here (its delivery stays
+ * unacked, so the prefetch window stops the flow from the broker) and run
+ * step when one can take traffic.  Cycling it through a retry queue instead
+ * would cost a broker round trip per winner per second for nothing.
+ */
+static void wait_endpoint(struct job *j, enum provider_api api, job_step step)
+{
+    struct notifier *nf = j->nf;
+    if (!nf->blocked_head)
+        log_warn(NULL, "no %s endpoint takes traffic (breakers open): holding winners",
+                 provider_api_name(api));
+    nf->st.held++;
+    j->wait_api = api;
+    j->on_endpoint = step;
+    j->blocked_next = NULL;
+    if (nf->blocked_tail)
+        nf->blocked_tail->blocked_next = j;
+    else
+        nf->blocked_head = j;
+    nf->blocked_tail = j;
+    nf->n_blocked++;
+}
+
+void job_check_blocked(struct notifier *nf)
+{
+    if (!nf->blocked_head)
+        return;
+    enum endpoint_avail av[2] = {endpoints_available(&nf->eps, API_ALIMTALK),
+                                 endpoints_available(&nf->eps, API_SMS)};
+    int probes[2] = {0, 0};
+    struct job *j = nf->blocked_head;
+    nf->blocked_head = nf->blocked_tail = NULL;
+    nf->n_blocked = 0;
+    while (j) { /* in arrival order; a job may block again (re-queued at the tail) */
+        struct job *next = j->blocked_next;
+        enum provider_api api = j->wait_api;
+        if (av[api] == EP_OPEN || (av[api] == EP_PROBE && probes[api]++ == 0)) {
+            j->on_endpoint(j);
+        } else {
+            j->blocked_next = NULL;
+            if (nf->blocked_tail)
+                nf->blocked_tail->blocked_next = j;
+            else
+                nf->blocked_head = j;
+            nf->blocked_tail = j;
+            nf->n_blocked++;
+        }
+        j = next;
+    }
+    if (!nf->blocked_head)
+        log_info(NULL, "endpoints take traffic again: winners released");
+}
+
+void job_release_blocked(struct notifier *nf)
+{
+    /* Unacked: they return to the queue when the connection closes; a
+     * lease taken meanwhile goes when the ledger connections close. */
+    struct job *j = nf->blocked_head;
+    nf->blocked_head = nf->blocked_tail = NULL;
+    nf->n_blocked = 0;
+    while (j) {
+        struct job *next = j->blocked_next;
+        nf->st.released++;
+        job_end(j);
+        j = next;
+    }
+}
+
 /* ---- send ---------------------------------------------------------------- */
 
 static void after_query(struct job *j)
@@ -488,12 +569,9 @@ static void do_send(struct job *j)
 static void do_select(struct job *j)
 {
     int idx = endpoints_select(&j->nf->eps, j->api, j->w.member_id);
-    if (idx < 0) {
+    if (idx < 0) { /* another winner took the probe: wait for its verdict */
         release_slot(j);
-        j->res.outcome = OUT_RETRY_CLEAN;
-        snprintf(j->res.error, sizeof(j->res.error), "no %s endpoint available (breakers open)",
-                 provider_api_name(j->api));
-        retry(j, 0);
+        wait_endpoint(j, j->api, attempt);
         return;
     }
     j->ep_idx = idx;
@@ -575,8 +653,19 @@ static void finish(struct job *j, const char *status)
     submit(j);
 }
 
+/* The consuming connection this delivery came on is gone: the broker has
+ * requeued it already, so a retry copy would only be a second one. */
+static int delivery_stale(const struct job *j)
+{
+    return j->gen != j->nf->in.gen || !j->nf->in.conn.open;
+}
+
 static void after_note(struct job *j)
 {
+    if (delivery_stale(j)) {
+        job_end(j);
+        return;
+    }
     j->nf->st.retried++;
     republish_then_ack(j, retry_tier(&j->nf->retry, j->attempts, j->res.retry_after_s),
                        j->d.routing_key, MSG_TYPE_WINNER, j->attempts, j->res.error);
@@ -640,15 +729,20 @@ static void after_begin(struct job *j)
     attempt(j);
 }
 
+static void begin(struct job *j)
+{
+    ledger(j, LEDGER_OP_BEGIN, after_begin);
+    submit(j);
+}
+
 static void start(struct job *j)
 {
     j->nf->st.started++;
-    if (!endpoints_available(&j->nf->eps, primary_api(j))) {
-        delay(j, "no provider endpoint available now");
+    if (endpoints_available(&j->nf->eps, primary_api(j)) != EP_OPEN) {
+        wait_endpoint(j, primary_api(j), begin);
         return;
     }
-    ledger(j, LEDGER_OP_BEGIN, after_begin);
-    submit(j);
+    begin(j);
 }
 
 static void activate(struct job *j)
@@ -689,6 +783,8 @@ void job_on_delivery(struct rmq_delivery *d, uint64_t gen, void *arg)
         dead_letter(j, why);
         return;
     }
+    if (j->d.attempt > 0) /* back from a retry queue, x-attempt set by us */
+        nf->st.returned++;
     /* One job per winner here: a twin (redelivery, republished duplicate)
      * waits, then finds the ledger row settled. */
     if (find_twin(nf->active, j)) {

@@ -25,6 +25,8 @@ struct job;
 struct notifier_stats {
     long started, sent, failed, duplicates, no_coupon, retried, delayed, busy, fallbacks, resolved,
         uncertain, poison, released;
+    long returned; /* deliveries back from a retry queue (x-attempt set) */
+    long held;     /* times a winner waited for an endpoint to take traffic */
 };
 
 struct notifier {
@@ -39,6 +41,8 @@ struct notifier {
     struct job *parked;                /* duplicates waiting for their twin to end */
     struct job *wait_head, *wait_tail; /* waiting for a provider request slot */
     int http_busy;                     /* provider requests in flight (<= NOTIFY_CONCURRENCY) */
+    struct job *blocked_head, *blocked_tail; /* waiting for an endpoint to take traffic */
+    int n_blocked;
     int n_active;
     int stopping;                /* SIGTERM: no new jobs; finish the others */
     struct retry_schedule retry; /* NOTIFY_RETRY_SCHEDULE */
@@ -52,6 +56,11 @@ void job_on_ledger(struct ledger_op *op, void *arg);
 /* Stopping: parked jobs are dropped unacked (the broker gets them back
  * when the connection closes). */
 void job_release_parked(struct notifier *nf);
+/* Every tick: let winners waiting for an endpoint go when one can take
+ * traffic again (one per due probe while the breakers are open). */
+void job_check_blocked(struct notifier *nf);
+/* Stopping: winners waiting for an endpoint are dropped unacked. */
+void job_release_blocked(struct notifier *nf);
 /* Teardown: free whatever jobs remain (their deliveries return to the
  * queues when the connection closes). */
 void job_free_all(struct notifier *nf);

@@ -36,11 +36,12 @@ static void log_stats(struct notifier *nf, const char *when)
     const struct notifier_stats *s = &nf->st;
     log_info(NULL,
              "%s: started %ld sent %ld failed %ld (no coupon %ld) duplicates %ld retried %ld"
-             " delayed %ld busy %ld fallbacks %ld resolved %ld uncertain %ld poison %ld"
-             " handed back %ld; active %d, requests in flight %d",
+             " (back from the retry queues %ld) delayed %ld busy %ld fallbacks %ld resolved %ld"
+             " uncertain %ld poison %ld handed back %ld held %ld; active %d (waiting for an"
+             " endpoint %d), requests in flight %d",
              when, s->started, s->sent, s->failed, s->no_coupon, s->duplicates, s->retried,
-             s->delayed, s->busy, s->fallbacks, s->resolved, s->uncertain, s->poison, s->released,
-             nf->n_active, nf->http_busy);
+             s->returned, s->delayed, s->busy, s->fallbacks, s->resolved, s->uncertain, s->poison,
+             s->released, s->held, nf->n_active, nf->n_blocked, nf->http_busy);
 }
 
 static void on_tick(evutil_socket_t fd, short what, void *arg)
@@ -51,8 +52,9 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     if (sig_stop_requested() && !nf->stopping) {
         nf->stopping = 1;
         ls->stop_deadline_ms = now + 2 * nf->cfg->provider_timeout_ms + 10000;
-        log_info(NULL, "stopping: finishing %d jobs under way", nf->n_active);
         job_release_parked(nf);
+        job_release_blocked(nf);
+        log_info(NULL, "stopping: finishing %d jobs under way", nf->n_active);
     }
     if (nf->stopping && (nf->n_active == 0 || now >= ls->stop_deadline_ms)) {
         if (nf->n_active)
@@ -60,6 +62,8 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
         event_base_loopbreak(nf->base);
         return;
     }
+    if (!nf->stopping)
+        job_check_blocked(nf);
     if (now >= ls->next_stats_ms) {
         ls->next_stats_ms = now + STATS_MS;
         if (memcmp(&ls->logged, &nf->st, sizeof(nf->st)) != 0)
@@ -81,6 +85,11 @@ static int setup(struct notifier *nf, struct loop_state *ls)
     if (!nf->base)
         return GD_ENOMEM;
     nf->http = http_client_new(nf->base, cfg->provider_ca_file, (int)cfg->notify_concurrency);
+    if (!nf->http && cfg->provider_ca_file[0]) {
+        log_error(NULL, "PROVIDER_CA_FILE %s cannot be read as PEM certificates",
+                  cfg->provider_ca_file);
+        return GD_ECONFIG;
+    }
     nf->ledger = ledger_pool_new(cfg, (int)cfg->notify_db_conns, nf->base, job_on_ledger, nf);
     ls->tick = event_new(nf->base, -1, EV_PERSIST, on_tick, ls);
     if (!nf->http || !nf->ledger || !ls->tick)

@@ -43,8 +43,9 @@ struct decider {
     struct rmq_conn consume;
     struct rmq_conn publish;
     struct rds redis;
-    struct db db;      /* primary: outcome rows, event states */
-    struct db replica; /* member lookups; the primary when no replica is set */
+    struct db db;       /* primary: outcome rows, event states */
+    struct db replica;  /* member lookups; the primary when no replica is set */
+    int insert_pending; /* record_send() left a statement in flight on db */
     long decided, won, lost, poisoned, duplicates;
 };
 
@@ -52,9 +53,19 @@ struct decider {
 void decide_decode(struct decide_item *items, int n);
 /*
  * One attempt at items[0..n): 0 when every effect is durable and the batch
- * is acked; otherwise an error code and nothing acked.
+ * is acked; otherwise an error code and nothing acked.  It is the three
+ * steps below in a row; run.c also runs them apart, so that the outcome
+ * rows of one batch are written while the next batch is claimed.
  */
 int decide_batch(struct decider *dc, struct decide_item *items, int n);
+/*
+ * Front half: claim every entry.  resolve = 0 (PostgreSQL's primary is busy
+ * with the previous batch): an entry of an event Redis does not know makes
+ * it return GD_ENOTFOUND, and the batch is decided with decide_batch().
+ */
+int decide_front(struct decider *dc, struct decide_item *items, int n, int resolve);
+/* Back half, once the outcome rows are recorded: winners' phones, publish, ack. */
+int decide_back(struct decider *dc, struct decide_item *items, int n);
 
 /* Mark one item as poison with its reason (printf-style). */
 void item_poison(struct decide_item *it, const char *fmt, ...)
@@ -72,5 +83,10 @@ int claim_batch(struct decider *dc, struct decide_item *items, int n);
 int claim_resolve_unknown(struct decider *dc, struct decide_item *items, int n);
 /* record.c: outcome rows, one statement; rows PostgreSQL refuses become poison. */
 int record_outcomes(struct decider *dc, struct decide_item *items, int n);
+/* record.c: the same in two calls: send the statement, then (after other work) finish it. */
+int record_send(struct decider *dc, struct decide_item *items, int n);
+int record_finish(struct decider *dc, struct decide_item *items, int n);
+/* record.c: a batch given back with its statement in flight: read and drop the answer. */
+void record_abandon(struct decider *dc);
 
 #endif

@@ -16,16 +16,39 @@
 
 /*
  * One statement for the whole batch: jsonb_to_recordset turns one parameter
- * into rows, so 250 outcomes cost one round trip and one commit.  RETURNING
- * names the rows actually inserted; the others were recorded before (a
- * redelivery) and are read back by adopt_existing().
+ * into rows, so 250 outcomes cost one round trip and one commit.  The plain
+ * INSERT is the fast path (ON CONFLICT's speculative insertion costs about a
+ * quarter more per row); a batch holding a row recorded before (a
+ * redelivery, a repeat) fails it as a whole and goes again with ON CONFLICT
+ * DO NOTHING, whose RETURNING names the rows actually inserted: the others
+ * are read back by adopt_existing().
  */
-static const char insert_sql[] =
-    "INSERT INTO entries (entry_id, event_id, member_id, answers, outcome, seq, submitted_at)"
-    " SELECT x.entry_id, x.event_id, x.member_id, x.answers, x.outcome, x.seq, x.submitted_at"
-    " FROM jsonb_to_recordset($1::jsonb) AS x(entry_id uuid, event_id bigint, member_id text,"
+#define INSERT_HEAD                                                                                \
+    "INSERT INTO entries (entry_id, event_id, member_id, answers, outcome, seq, submitted_at)"     \
+    " SELECT x.entry_id, x.event_id, x.member_id, x.answers, x.outcome, x.seq, x.submitted_at"     \
+    " FROM jsonb_to_recordset($1::jsonb) AS x(entry_id uuid, event_id bigint, member_id text,"     \
     " answers jsonb, outcome text, seq integer, submitted_at timestamptz)"
-    " ON CONFLICT DO NOTHING RETURNING entry_id::text";
+static const char insert_sql[] = INSERT_HEAD;
+static const char insert_skip_sql[] =
+    INSERT_HEAD " ON CONFLICT DO NOTHING RETURNING entry_id::text";
+
+/*
+ * An asynchronous statement failed: the same reading as db_query() gives a
+ * synchronous one (common/db.c), for record_send()/record_finish().
+ */
+static int pq_failed(struct db *d, const PGresult *res)
+{
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    snprintf(d->sqlstate, sizeof(d->sqlstate), "%s", state ? state : "");
+    snprintf(d->err, sizeof(d->err), "%s",
+             res ? PQresultErrorMessage(res) : PQerrorMessage(d->conn));
+    d->err[strcspn(d->err, "\n")] = '\0';
+    if (PQstatus(d->conn) != CONNECTION_OK)
+        return GD_EPG_CONNECT;
+    if (strcmp(d->sqlstate, "23505") == 0 || strcmp(d->sqlstate, "23P01") == 0)
+        return GD_EPG_CONFLICT;
+    return GD_EPG_QUERY;
+}
 
 static void add_row(struct sbuf *js, const struct decide_item *it, int first)
 {
@@ -41,26 +64,46 @@ static void add_row(struct sbuf *js, const struct decide_item *it, int first)
     sb_str(js, "}");
 }
 
-/* Insert the rows of every item still in play (only < 0) or of items[only]. */
-static int insert_rows(struct decider *dc, struct decide_item *items, int n, int only)
+/* The rows of every item still in play (only < 0) or of items[only]; *any = 0 when none. */
+static int rows_json(struct decide_item *items, int n, int only, struct sbuf *js, int *any)
+{
+    *any = 0;
+    sb_str(js, "[");
+    for (int i = 0; i < n; i++)
+        if (!items[i].poison && (only < 0 || i == only))
+            add_row(js, &items[i], !(*any)++);
+    sb_str(js, "]");
+    return js->oom ? GD_ENOMEM : GD_OK;
+}
+
+static void mark_all_inserted(struct decide_item *items, int n, int only)
+{
+    for (int i = 0; i < n; i++)
+        if (!items[i].poison && (only < 0 || i == only))
+            items[i].inserted = 1;
+}
+
+/*
+ * Insert the rows of every item still in play (only < 0) or of items[only];
+ * skip = 1 tolerates rows recorded before, skip = 0 fails on them
+ * (GD_EPG_CONFLICT).  Marks the inserted items.
+ */
+static int insert_rows(struct decider *dc, struct decide_item *items, int n, int only, int skip)
 {
     struct sbuf js = {0};
     PGresult *res = NULL;
-    int any = 0;
-    sb_str(&js, "[");
-    for (int i = 0; i < n; i++)
-        if (!items[i].poison && (only < 0 || i == only))
-            add_row(&js, &items[i], !any++);
-    sb_str(&js, "]");
-    int rc = js.oom ? GD_ENOMEM : GD_OK;
+    int any;
+    int rc = rows_json(items, n, only, &js, &any);
     if (rc == GD_OK && any) {
         const char *params[] = {js.p};
-        rc = db_query(&dc->db, insert_sql, 1, params, &res);
+        rc = db_query(&dc->db, skip ? insert_skip_sql : insert_sql, 1, params, &res);
     }
     free(js.p);
     if (rc != GD_OK || !res)
         return rc;
-    for (int r = 0; r < PQntuples(res); r++)
+    if (!skip)
+        mark_all_inserted(items, n, only);
+    for (int r = 0; skip && r < PQntuples(res); r++)
         for (int i = 0; i < n; i++)
             if (!items[i].poison && strcmp(items[i].m.entry_id, PQgetvalue(res, r, 0)) == 0)
                 items[i].inserted = 1;
@@ -156,7 +199,7 @@ static int insert_each(struct decider *dc, struct decide_item *items, int n)
     for (int i = 0; i < n; i++) {
         if (items[i].poison)
             continue;
-        int rc = insert_rows(dc, items, n, i);
+        int rc = insert_rows(dc, items, n, i, 1);
         if (rc == GD_OK)
             continue;
         if ((rc != GD_EPG_QUERY && rc != GD_EPG_CONFLICT) || !pg_rows_at_fault(dc->db.sqlstate))
@@ -168,9 +211,11 @@ static int insert_each(struct decider *dc, struct decide_item *items, int n)
     return GD_OK;
 }
 
-int record_outcomes(struct decider *dc, struct decide_item *items, int n)
+/* After the fast statement answered rc: its fallbacks, then the rows recorded before. */
+static int finish_outcomes(struct decider *dc, struct decide_item *items, int n, int rc)
 {
-    int rc = insert_rows(dc, items, n, -1);
+    if (rc == GD_EPG_CONFLICT) /* recorded before: a redelivery or a repeat */
+        rc = insert_rows(dc, items, n, -1, 1);
     if ((rc == GD_EPG_QUERY || rc == GD_EPG_CONFLICT) && pg_rows_at_fault(dc->db.sqlstate))
         rc = insert_each(dc, items, n);
     if (rc == GD_OK)
@@ -178,4 +223,68 @@ int record_outcomes(struct decider *dc, struct decide_item *items, int n)
     if (rc != GD_OK)
         log_warn(NULL, "recording outcomes failed: %s (%s)", err_str(rc), dc->db.err);
     return rc;
+}
+
+int record_outcomes(struct decider *dc, struct decide_item *items, int n)
+{
+    return finish_outcomes(dc, items, n, insert_rows(dc, items, n, -1, 0));
+}
+
+int record_send(struct decider *dc, struct decide_item *items, int n)
+{
+    struct sbuf js = {0};
+    int any;
+    int rc = db_ensure(&dc->db);
+    if (rc == GD_OK)
+        rc = rows_json(items, n, -1, &js, &any);
+    if (rc == GD_OK && any) {
+        const char *params[] = {js.p};
+        /* Blocking mode: the whole statement is on its way when this returns. */
+        if (PQsendQueryParams(dc->db.conn, insert_sql, 1, NULL, params, NULL, NULL, 0))
+            dc->insert_pending = 1;
+        else
+            rc = pq_failed(&dc->db, NULL);
+    }
+    free(js.p);
+    return rc;
+}
+
+int record_finish(struct decider *dc, struct decide_item *items, int n)
+{
+    int rc = GD_OK;
+    PGresult *res;
+    if (!dc->insert_pending)
+        return finish_outcomes(dc, items, n, GD_OK); /* every item was poison */
+    dc->insert_pending = 0;
+    /*
+     * Read every result, so the connection is free for the next statement.
+     * A statement sent always yields at least one: none means the connection
+     * was replaced meanwhile (ensure_deps() reconnected) and the rows may
+     * never have reached PostgreSQL.
+     */
+    int results = 0;
+    while (dc->db.conn && (res = PQgetResult(dc->db.conn)) != NULL) {
+        ExecStatusType st = PQresultStatus(res);
+        results++;
+        if (rc == GD_OK && st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+            rc = pq_failed(&dc->db, res);
+        PQclear(res);
+    }
+    if (rc == GD_OK && results == 0) {
+        snprintf(dc->db.err, sizeof(dc->db.err), "connection replaced with a statement in flight");
+        rc = GD_EPG_CONNECT;
+    }
+    if (rc == GD_OK)
+        mark_all_inserted(items, n, -1);
+    return finish_outcomes(dc, items, n, rc);
+}
+
+void record_abandon(struct decider *dc)
+{
+    PGresult *res;
+    if (!dc->insert_pending)
+        return;
+    dc->insert_pending = 0;
+    while (dc->db.conn && (res = PQgetResult(dc->db.conn)) != NULL)
+        PQclear(res);
 }

@@ -9,6 +9,8 @@
 # retries went round the retry queues (attempts > 1, x-attempt), unknown
 # outcomes were resolved by asking the endpoint first, and the consuming
 # connection never dropped (heartbeats kept it up with sends in flight).
+# Then every winner is published again with the same entry ids: all are
+# acked without a send, and the providers see nothing new.
 source "$(dirname "$0")/../lib.sh"
 
 N=${GD_SOAK:+10000}
@@ -42,4 +44,23 @@ expect "unknown outcomes resolved by lookup first" \
   "$([ "$(notify_log_count 'resolved earlier' notifier)" -gt 0 ] && echo yes || echo no)" yes
 expect "consume connection drops" "$(notify_log_count 'consume connection lost' notifier)" 0
 expect "retries that reached the DLQ" "$(notify_log_count 'failed for good' notifier)" 0
+
+# Every winner again, same entry ids (a redelivery, a republished winner):
+# acked without a send, nothing new at the providers.
+DELIVERED=$(notify_records fake1 fake2 | jq -c 'select(.recipients[0].delivered == true)' | wc -l)
+"$BIN_WINNERS" --event "$EV" --replay "$T_DIR/winners.txt" >/dev/null
+for _ in $(seq 1 240); do
+  [ "$(notify_log_count 'already sent: acked without a send' notifier)" -ge "$N" ] && break
+  sleep 0.25
+done
+expect "replayed winners acked without a send" "$(notify_log_count 'already sent: acked without a send' notifier)" "$N"
+expect "deliveries after the replay" "$(notify_records fake1 fake2 | jq -c 'select(.recipients[0].delivered == true)' | wc -l)" "$DELIVERED"
+kill -TERM "$PID_notifier"
+wait "$PID_notifier" || true
+STATS=$(grep '"msg":"stopped: ' "$T_DIR/notifier.log" | tail -n1)
+BACK=$(sed -E 's/.*back from the retry queues ([0-9]+).*/\1/' <<<"$STATS")
+RETRIED_N=$(sed -E 's/.*retried ([0-9]+).*/\1/' <<<"$STATS")
+log "notifier: retried $RETRIED_N, back from the retry queues (x-attempt, routing key kept) $BACK"
+# (A retry may come back more than once: delayed again while breakers are open.)
+expect "retries that came back through event.winner (some)" "$([ "$BACK" -gt 0 ] && echo yes || echo no)" yes
 finish

@@ -8,6 +8,8 @@
 #   - HTTP 429 with Retry-After, a 200 whose recipient failed temporarily
 #     (-2001, "partial") and a 200 saying "result unknown" (-9000, then a
 #     query by request id tells the truth) all end with the winner sent once.
+#   - An exhausted coupon pool: the winners it cannot serve end 'failed'
+#     with the reason and an error log, and the notifier carries on.
 source "$(dirname "$0")/../lib.sh"
 
 N=600 NOT_KAKAO_EVERY=5 INVALID_EVERY=40
@@ -52,4 +54,16 @@ expect "dead letters of this event" \
   "$(jq "[.[] | select(.properties.headers[\"x-event-id\"] == $EV)] | length" "$T_DIR/dlq.json")" "$INVALID"
 expect "dead letters naming the reason" "$(jq "[.[] | select(.properties.headers[\"x-event-id\"] == $EV) |
   select(.properties.headers[\"x-reason\"] | test(\"-1001\"))] | length" "$T_DIR/dlq.json")" "$INVALID"
+# An exhausted pool: 8 winners, 5 codes (10 more held back as safety stock):
+# three end 'failed' with the reason and an error log, nothing crashes, and
+# no held-back code is handed out.
+EV2=$(notify_event 15 10)
+notify_publish "$EV2" 8 --first 5001 --kakao-percent 50
+notify_wait "$EV2" 8 60 || true
+expect "exhausted pool: sent" "$(psql_q "SELECT count(*) FROM notifications WHERE event_id=$EV2 AND status='sent'")" 5
+expect "exhausted pool: failed with the reason" "$(psql_q "SELECT count(*) FROM notifications WHERE event_id=$EV2
+  AND status='failed' AND last_error='coupon pool exhausted' AND coupon_code IS NULL")" 3
+expect "exhausted pool: held-back codes handed out" "$(psql_q "SELECT count(member_id) FROM coupons WHERE event_id=$EV2 AND safety")" 0
+expect "exhausted pool: error logs" "$(notify_log_count '"level":"error".*coupon pool exhausted' notifier)" 3
+expect "exhausted pool: notifier still running" "$(kill -0 "$PID_notifier" && echo yes)" yes
 finish

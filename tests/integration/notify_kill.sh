@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# notify_kill: the notifier is killed with SIGKILL five times while 1,000
-# winners (GD_SOAK=1: 5,000) go out through two provider endpoints that
-# lose 10 % of their replies after delivering (and fail 5 % with 500).
+# notify_kill: notifiers are killed with SIGKILL five times (two instances,
+# alternately) while 1,000 winners (GD_SOAK=1: 5,000) go out through two
+# provider endpoints that lose 10 % of their replies after delivering (and
+# fail 5 % with 500).
 # Every kill leaves sends in flight with unknown outcomes and ledger rows
 # 'sending'; the broker requeues the unacked deliveries and PostgreSQL drops
 # the dead process's winner leases.  Afterwards every winner is 'sent',
@@ -24,16 +25,21 @@ ENV=(PROVIDER_ALIMTALK_ENDPOINTS="http://127.0.0.1:29091,http://127.0.0.1:29092"
   PROVIDER_SMS_ENDPOINTS="http://127.0.0.1:29092,http://127.0.0.1:29091"
   PROVIDER_ALIMTALK_POLICY=least_conn PROVIDER_SMS_POLICY=chash
   PROVIDER_TIMEOUT_MS=800 NOTIFY_RETRY_SCHEDULE=1 NOTIFY_MAX_ATTEMPTS=60 NOTIFY_CONCURRENCY=24)
-notify_start notifier "${ENV[@]}"
-# Winners arrive in waves; the notifier dies in the middle of each.
+# Two instances; winners arrive in waves and one of them dies (SIGKILL) in
+# the middle of each, alternately: its deliveries move to the other while
+# PostgreSQL is still dropping its winner leases.
+notify_start notifier_a "${ENV[@]}"
+notify_start notifier_b "${ENV[@]}"
 for k in $(seq 1 $KILLS); do
+  victim=notifier_$([ $((k % 2)) -eq 1 ] && echo a || echo b)
   notify_publish "$EV" $((N / KILLS)) --first $(((k - 1) * (N / KILLS) + 1)) --kakao-percent 40
   sleep "0.$((RANDOM % 5 + 4))"
-  kill -KILL "$PID_notifier"
-  wait "$PID_notifier" 2>/dev/null || true
-  log "kill $k: $(notify_settled "$EV") settled, $(psql_q "SELECT count(*) FROM notifications
+  pid_var=PID_$victim
+  kill -KILL "${!pid_var}"
+  wait "${!pid_var}" 2>/dev/null || true
+  log "kill $k ($victim): $(notify_settled "$EV") settled, $(psql_q "SELECT count(*) FROM notifications
     WHERE event_id=$EV AND status='sending'") sending"
-  notify_start notifier "${ENV[@]}"
+  notify_start "$victim" "${ENV[@]}"
 done
 notify_wait "$EV" "$N" $((N / 10 + 120)) || true
 
@@ -41,7 +47,8 @@ notify_check_once "$EV" "$N" fake1 fake2
 LOST=$(notify_records fake1 fake2 | jq -c 'select(.result == "lost_reply")' | wc -l)
 log "provider: $LOST replies lost after delivering"
 expect "lost replies resolved without a resend (lookups made)" \
-  "$([ "$(grep -h -c 'resolved earlier' "$T_DIR"/notifier.log)" -gt 0 ] && echo yes || echo no)" yes
+  "$([ "$(notify_log_count 'resolved earlier' notifier_a notifier_b)" -gt 0 ] && echo yes || echo no)" yes
+log "winners met busy (the other instance held them): $(notify_log_count 'another notifier' notifier_a notifier_b)"
 expect "rows 'sending' left" "$(psql_q "SELECT count(*) FROM notifications WHERE event_id=$EV AND status='sending'")" 0
-expect "kills survived (restarts)" "$(grep -c '"msg":"running' "$T_DIR/notifier.log")" $((KILLS + 1))
+expect "kills survived (starts)" "$(notify_log_count '"msg":"running' notifier_a notifier_b)" $((KILLS + 2))
 finish
