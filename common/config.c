@@ -12,12 +12,23 @@
 #include "jwt.h"
 #include "lb.h"
 #include "log.h"
+#include "netaddr.h"
 #include "topology.h"
 
-/* CFG_POLICY, CFG_ENDPOINTS and CFG_DELAYS are strings checked at load time
- * (a balancing policy name, an endpoint list, a retry schedule), so that
- * --check-config finds a bad value, not the first send. */
-enum cfg_type { CFG_STR, CFG_INT, CFG_URL, CFG_LEVEL, CFG_POLICY, CFG_ENDPOINTS, CFG_DELAYS };
+/* CFG_POLICY, CFG_ENDPOINTS, CFG_DELAYS and CFG_NETS are strings checked at
+ * load time (a balancing policy name, an endpoint list, a retry schedule, a
+ * list of addresses/CIDRs), so that --check-config finds a bad value, not the
+ * first send or request. */
+enum cfg_type {
+    CFG_STR,
+    CFG_INT,
+    CFG_URL,
+    CFG_LEVEL,
+    CFG_POLICY,
+    CFG_ENDPOINTS,
+    CFG_DELAYS,
+    CFG_NETS
+};
 
 struct cfg_row {
     const char *name;
@@ -78,6 +89,8 @@ static const struct cfg_row cfg_rows[] = {
      "keep-alive connection idle limit"},
     {"DRAIN_TIMEOUT_MS", CFG_INT, OFF(drain_timeout_ms), "10000", 100, 120000, NULL, 0,
      CFG_ENTRY_API, "on SIGTERM, how long in-flight requests may take to finish"},
+    {"TRUSTED_PROXIES", CFG_NETS, OFF(trusted_proxies), "", 0, 0, NULL, 0, CFG_ENTRY_API,
+     "proxies whose X-Forwarded-For names the client: IPs/CIDRs, comma-separated (empty: none)"},
     {"AMQP_HEARTBEAT_S", CFG_INT, OFF(amqp_heartbeat_s), "30", 0, 600, NULL, 0,
      CFG_STOCK | CFG_NOTIFIER, "heartbeat of consuming connections (0: off)"},
     {"AMQP_PREFETCH", CFG_INT, OFF(amqp_prefetch), "300", 1, 65535, NULL, 0,
@@ -114,6 +127,8 @@ static const struct cfg_row cfg_rows[] = {
      "attempts before a winner ends failed (dead-lettered)"},
     {"NOTIFY_RETRY_SCHEDULE", CFG_DELAYS, OFF(notify_retry_schedule), "1,5,30", 0, 0, NULL, 0,
      CFG_NOTIFIER, "seconds before retry 1, 2, ... (last repeats); each a retry queue's TTL"},
+    {"METRICS_ADDR", CFG_STR, OFF(metrics_addr), "", 0, 0, NULL, 0, CFG_STOCK | CFG_NOTIFIER,
+     "Prometheus /metrics and /healthz listen address host:port (empty: not served)"},
     {"INSTANCE", CFG_STR, OFF(instance), "", 0, 0, NULL, 0, SVC_ALL,
      "instance name in connection names (empty: host name)"},
     {"LOG_LEVEL", CFG_LEVEL, OFF(log_level), "info", 0, 0, NULL, 0, SVC_ALL,
@@ -223,6 +238,13 @@ static const char *check_endpoints(const char *s, char *why, size_t why_len)
     return NULL;
 }
 
+/* NULL when s is an empty or valid address/CIDR list (common/netaddr.h). */
+static const char *check_nets(const char *s, char *why, size_t why_len)
+{
+    struct net_trust t;
+    return net_trust_parse(s, &t, why, why_len) == GD_OK ? NULL : why;
+}
+
 /* NULL when s is a comma list of seconds, each the TTL of a retry tier. */
 static const char *check_delays(const char *s, char *why, size_t why_len)
 {
@@ -276,10 +298,12 @@ static int load_row(struct gd_config *c, const struct cfg_row *r, const char *va
         return 0;
     case CFG_POLICY:
     case CFG_ENDPOINTS:
-    case CFG_DELAYS: {
+    case CFG_DELAYS:
+    case CFG_NETS: {
         char why[200];
         const char *bad = r->type == CFG_POLICY      ? check_policy(val)
                           : r->type == CFG_ENDPOINTS ? check_endpoints(val, why, sizeof(why))
+                          : r->type == CFG_NETS      ? check_nets(val, why, sizeof(why))
                                                      : check_delays(val, why, sizeof(why));
         if (bad) {
             errf(err, err_len, used, r->name, bad);

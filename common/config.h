@@ -42,6 +42,7 @@ struct gd_config {
     long request_timeout_ms; /* entry-api: first byte to complete request, absolute */
     long idle_timeout_s;     /* entry-api: keep-alive connection idle limit */
     long drain_timeout_ms;   /* entry-api: SIGTERM budget to finish in-flight requests */
+    char *trusted_proxies;   /* entry-api: addresses/CIDRs whose X-Forwarded-For counts */
     long amqp_heartbeat_s;
     long amqp_prefetch;
     long batch_size; /* stock-consumer deliveries per batch */
@@ -60,6 +61,7 @@ struct gd_config {
     long notify_db_conns;           /* ledger connections (one thread each) */
     long notify_max_attempts;       /* attempts before a winner ends failed */
     char *notify_retry_schedule;    /* seconds before retry 1, 2, ... (last repeats) */
+    char *metrics_addr;             /* consumers: /metrics listen host:port ("" = off) */
     char *instance;                 /* name shown in connection names, default hostname */
     int log_level;
     long retention_s; /* how long an event's Redis keys outlive closes_at */

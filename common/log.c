@@ -153,6 +153,7 @@ void log_write(int level, const struct log_ctx *ctx, const char *fmt, ...)
         o = add_field(line, o, sizeof(line), "member_id", ctx->member_id);
         o = add_field(line, o, sizeof(line), "traceparent", ctx->traceparent);
         o = add_field(line, o, sizeof(line), "conn", ctx->conn);
+        o = add_field(line, o, sizeof(line), "client", ctx->client);
         if (ctx->phone) {
             log_mask_phone(ctx->phone, tmp, sizeof(tmp));
             o = add_field(line, o, sizeof(line), "phone", tmp);

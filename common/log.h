@@ -24,6 +24,7 @@ struct log_ctx {
     const char *phone;  /* masked when written */
     const char *coupon; /* masked when written */
     const char *conn;   /* connection or peer the line concerns */
+    const char *client; /* the client's address (entry-api: after TRUSTED_PROXIES) */
 };
 
 /* Set the service name (borrowed, must outlive logging) and the minimum level. */

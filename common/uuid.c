@@ -1,6 +1,7 @@
 #include "uuid.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -9,12 +10,50 @@
 #include "errors.h"
 #include "timeutil.h"
 
+#define UUID_POOL 4096
+
+/*
+ * Random bytes come from getrandom() 4 KiB at a time instead of one system
+ * call per id (entry-api makes one id per entry: a system call is a visible
+ * share of an entry's cost).  The pool is per thread, and a forked child
+ * drops what it inherited, so two processes never hand out the same bytes.
+ */
+static _Thread_local unsigned char pool[UUID_POOL];
+static _Thread_local size_t pool_left;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void drop_pool(void)
+{
+    pool_left = 0; /* the child: only the forking thread exists */
+}
+
+static void register_atfork(void)
+{
+    pthread_atfork(NULL, NULL, drop_pool);
+}
+
+int uuid_random(void *out, size_t n)
+{
+    pthread_once(&atfork_once, register_atfork);
+    if (n > UUID_POOL)
+        return getrandom(out, n, 0) == (ssize_t)n ? GD_OK : GD_EIO;
+    if (pool_left < n) {
+        if (getrandom(pool, UUID_POOL, 0) != UUID_POOL)
+            return GD_EIO;
+        pool_left = UUID_POOL;
+    }
+    memcpy(out, pool + UUID_POOL - pool_left, n);
+    memset(pool + UUID_POOL - pool_left, 0, n); /* handed out once */
+    pool_left -= n;
+    return GD_OK;
+}
+
 int uuid_v7(char out[UUID_STR_LEN])
 {
     unsigned char b[16];
     uint64_t ms = (uint64_t)time_now_ms();
 
-    if (getrandom(b + 6, 10, 0) != 10)
+    if (uuid_random(b + 6, 10) != GD_OK)
         return GD_EIO;
     for (int i = 0; i < 6; i++)
         b[i] = (unsigned char)(ms >> (40 - 8 * i));

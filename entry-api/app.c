@@ -83,7 +83,14 @@ int app_init(struct app *a, const struct gd_config *cfg, struct metrics *metrics
     a->m = metrics_slot(metrics, worker);
     if (evthread_use_pthreads() != 0) /* the publisher thread activates events */
         return GD_ENOMEM;
-    a->base = event_base_new();
+    /* The changelist folds evhttp's per-request disable/enable of a
+     * connection's read and write events into one epoll_ctl (or none). */
+    struct event_config *ec = event_config_new();
+    if (!ec)
+        return GD_ENOMEM;
+    event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+    a->base = event_base_new_with_config(ec);
+    event_config_free(ec);
     if (!a->base)
         return GD_ENOMEM;
     if (jwt_verifier_init(&a->jwt, cfg->jwt_secret, strlen(cfg->jwt_secret), cfg->jwt_issuer,
@@ -91,6 +98,8 @@ int app_init(struct app *a, const struct gd_config *cfg, struct metrics *metrics
         log_error(NULL, "JWT settings refused (secret must be 32..512 bytes)");
         return GD_ECONFIG;
     }
+    if (net_trust_parse(cfg->trusted_proxies, &a->trusted, NULL, 0) != GD_OK)
+        return GD_ECONFIG; /* not reached: cfg_load refused it already */
     a->gate = gate_new(a->base, cfg->redis_url, (int)cfg->redis_timeout_ms, a->m);
     a->evs = a->gate ? evs_new(a->base, cfg->redis_url, a->gate, a->m) : NULL;
     if (!a->gate || !a->evs) {

@@ -15,6 +15,7 @@
 #include "config.h"
 #include "jwt.h"
 #include "metrics.h"
+#include "netaddr.h"
 
 struct conns;
 struct gate;
@@ -43,6 +44,7 @@ struct app {
     struct evstate *evs;
     struct publisher *pub;
     struct jwt_verifier jwt;
+    struct net_trust trusted; /* TRUSTED_PROXIES (checked by cfg_load) */
     struct survey_slot surveys[APP_SURVEY_CACHE];
     struct metrics *metrics;  /* the shared region (rendered by /metrics) */
     struct worker_metrics *m; /* this worker's slot in it */

@@ -9,13 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/random.h>
 
 #include <cjson/cJSON.h>
 #include <event2/buffer.h>
 #include <event2/keyvalq_struct.h>
 
 #include "app.h"
+#include "client_addr.h"
 #include "errors.h"
 #include "evstate.h"
 #include "gate.h"
@@ -37,6 +37,8 @@ struct entry_req {
     char member[JWT_MAX_SUB + 1];
     char entry_id[UUID_STR_LEN];
     char traceparent[64];
+    /* The client's address for log lines: req may be gone when they are written. */
+    char client[NET_ADDR_STRLEN];
     cJSON *root;        /* the body, until the answers are checked */
     char *answers_json; /* compact, checked */
     int accepted;       /* the gate wrote a new entry: undo it if not confirmed */
@@ -51,7 +53,8 @@ struct entry_req {
     (&(struct log_ctx){.event_id = (er)->event_id,                                                 \
                        .entry_id = (er)->entry_id[0] ? (er)->entry_id : NULL,                      \
                        .member_id = (er)->member,                                                  \
-                       .traceparent = (er)->traceparent})
+                       .traceparent = (er)->traceparent,                                           \
+                       .client = (er)->client})
 
 static void er_finish(struct entry_req *er)
 {
@@ -83,7 +86,7 @@ static void take_traceparent(struct entry_req *er)
         snprintf(er->traceparent, sizeof(er->traceparent), "%s", tp);
     } else {
         unsigned char r[24];
-        if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
+        if (uuid_random(r, sizeof(r)) != GD_OK)
             memset(r, 0x5a, sizeof(r));
         char *o = er->traceparent;
         o += sprintf(o, "00-");
@@ -435,6 +438,7 @@ void entry_post(const struct reply_to *t, long long event_id)
     er->root = root;
     snprintf(er->member, sizeof(er->member), "%s", member);
     take_traceparent(er);
+    client_addr_text(&t->app->trusted, t->req, er->client, sizeof(er->client));
     const struct survey *s = survey_lookup(t->app, event_id);
     if (s) {
         check_and_gate(er, s);

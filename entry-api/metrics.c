@@ -12,6 +12,8 @@
 
 #include <event2/buffer.h>
 
+#include "prom.h"
+
 struct metrics {
     size_t bytes;
     int n;
@@ -91,40 +93,20 @@ static uint64_t ld(const met_counter *c)
 static void render_hist(const struct metrics *m, struct evbuffer *out, const char *name,
                         const char *labels, size_t offset)
 {
-    uint64_t b[MET_BUCKETS + 1] = {0}, sum = 0, count = 0, cum = 0;
+    uint64_t b[MET_BUCKETS + 1] = {0}, sum = 0;
     for (int i = 0; i < m->n; i++) {
         const struct met_hist *h = (const void *)((const char *)&m->w[i] + offset);
         for (int k = 0; k <= MET_BUCKETS; k++)
             b[k] += ld(&h->bucket[k]);
         sum += ld(&h->sum_us);
-        count += ld(&h->count);
     }
-    const char *sep = labels[0] ? "," : "";
-    for (int k = 0; k < MET_BUCKETS; k++) {
-        cum += b[k];
-        evbuffer_add_printf(out, "%s_bucket{%s%sle=\"%g\"} %" PRIu64 "\n", name, labels, sep,
-                            (double)bounds_us[k] / 1e6, cum);
-    }
-    cum += b[MET_BUCKETS];
-    evbuffer_add_printf(out, "%s_bucket{%s%sle=\"+Inf\"} %" PRIu64 "\n", name, labels, sep, cum);
-    if (labels[0]) {
-        evbuffer_add_printf(out, "%s_sum{%s} %.6f\n", name, labels, (double)sum / 1e6);
-        evbuffer_add_printf(out, "%s_count{%s} %" PRIu64 "\n", name, labels, count);
-    } else {
-        evbuffer_add_printf(out, "%s_sum %.6f\n%s_count %" PRIu64 "\n", name, (double)sum / 1e6,
-                            name, count);
-    }
-}
-
-static void header(struct evbuffer *out, const char *name, const char *type, const char *help)
-{
-    evbuffer_add_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+    prom_hist_lines(out, name, labels, bounds_us, MET_BUCKETS, b, sum);
 }
 
 static void render_responses(const struct metrics *m, struct evbuffer *out)
 {
-    header(out, "giftdrop_http_requests_total", "counter",
-           "HTTP requests answered, by route and status.");
+    prom_header(out, "giftdrop_http_requests_total", "counter",
+                "HTTP requests answered, by route and status.");
     for (int r = 0; r < ROUTE_N; r++)
         for (int s = 100; s < MET_STATUS; s++) {
             uint64_t v = 0;
@@ -136,8 +118,8 @@ static void render_responses(const struct metrics *m, struct evbuffer *out)
                                     "%" PRIu64 "\n",
                                     route_names[r], s, v);
         }
-    header(out, "giftdrop_http_request_duration_seconds", "histogram",
-           "Time from the request being read to its answer, by route.");
+    prom_header(out, "giftdrop_http_request_duration_seconds", "histogram",
+                "Time from the request being read to its answer, by route.");
     for (int r = 0; r < ROUTE_N; r++) {
         char labels[64];
         snprintf(labels, sizeof(labels), "route=\"%s\"", route_names[r]);
@@ -151,7 +133,7 @@ static void render_sum(const struct metrics *m, struct evbuffer *out, const char
                        const char *type, const char *help, size_t offset, int is_long)
 {
     long long v = 0;
-    header(out, name, type, help);
+    prom_header(out, name, type, help);
     for (int i = 0; i < m->n; i++) {
         const char *slot = (const char *)&m->w[i];
         if (is_long)
@@ -166,8 +148,8 @@ static void render_sum(const struct metrics *m, struct evbuffer *out, const char
 void metrics_render(const struct metrics *m, struct evbuffer *out)
 {
     render_responses(m, out);
-    header(out, "giftdrop_gate_outcomes_total", "counter",
-           "Entry decisions: gate script answers, and sold-out/closed answered from memory.");
+    prom_header(out, "giftdrop_gate_outcomes_total", "counter",
+                "Entry decisions: gate script answers, and sold-out/closed answered from memory.");
     for (int o = 0; o < GO_N; o++) {
         uint64_t v = 0;
         for (int i = 0; i < m->n; i++)
@@ -175,8 +157,8 @@ void metrics_render(const struct metrics *m, struct evbuffer *out)
         evbuffer_add_printf(out, "giftdrop_gate_outcomes_total{outcome=\"%s\"} %" PRIu64 "\n",
                             outcome_names[o], v);
     }
-    header(out, "giftdrop_publish_confirm_seconds", "histogram",
-           "Time from handing an entry to the publisher to the broker's confirm.");
+    prom_header(out, "giftdrop_publish_confirm_seconds", "histogram",
+                "Time from handing an entry to the publisher to the broker's confirm.");
     render_hist(m, out, "giftdrop_publish_confirm_seconds", "",
                 offsetof(struct worker_metrics, confirm));
     render_sum(m, out, "giftdrop_publish_failures_total", "counter",
@@ -199,12 +181,12 @@ void metrics_render(const struct metrics *m, struct evbuffer *out)
                offsetof(struct worker_metrics, publishes_in_flight), 1);
     render_sum(m, out, "giftdrop_http_connections", "gauge", "Open client connections.",
                offsetof(struct worker_metrics, connections), 1);
-    header(out, "giftdrop_worker_ready", "gauge",
-           "1 while the worker's broker and Redis connections are usable.");
+    prom_header(out, "giftdrop_worker_ready", "gauge",
+                "1 while the worker's broker and Redis connections are usable.");
     for (int i = 0; i < m->n; i++)
         evbuffer_add_printf(out, "giftdrop_worker_ready{worker=\"%d\"} %d\n", i,
                             atomic_load(&m->w[i].ready));
-    header(out, "giftdrop_worker_requests_total", "counter", "Requests answered, by worker.");
+    prom_header(out, "giftdrop_worker_requests_total", "counter", "Requests answered, by worker.");
     for (int i = 0; i < m->n; i++) {
         uint64_t v = 0;
         for (int r = 0; r < ROUTE_N; r++)

@@ -57,6 +57,7 @@ struct publisher {
     /* thread-private */
     struct rmq_conn conn;
     struct job_list outstanding; /* published, ordered by tag */
+    struct job_list done;        /* finished, not yet handed to the loop (flush_done) */
     struct backoff bo;
     int64_t next_attempt_ms;
 };
@@ -78,13 +79,28 @@ static struct pub_job *list_take_all(struct job_list *l)
     return h;
 }
 
-/* Thread side: hand a finished job to the loop. */
+/* Thread side: a job is finished; flush_done hands it to the loop. */
 static void finish(struct publisher *p, struct pub_job *j, int result)
 {
     j->result = result;
+    list_push(&p->done, j);
+}
+
+/* Thread side: hand every finished job to the loop at once: one lock and
+ * one wake-up of the loop for a whole batch of confirms (a multiple ack
+ * finishes hundreds), not one per job. */
+static void flush_done(struct publisher *p)
+{
+    if (!p->done.head)
+        return;
     pthread_mutex_lock(&p->mu);
-    list_push(&p->finished, j);
+    if (p->finished.tail)
+        p->finished.tail->next = p->done.head;
+    else
+        p->finished.head = p->done.head;
+    p->finished.tail = p->done.tail;
     pthread_mutex_unlock(&p->mu);
+    p->done.head = p->done.tail = NULL;
     event_active(p->done_ev, EV_READ, 0);
 }
 
@@ -286,6 +302,7 @@ static void *pub_thread(void *arg)
         if (!p->conn.open && !stopping && time_mono_ms() >= p->next_attempt_ms)
             connect_broker(p);
         publish_incoming(p);
+        flush_done(p); /* before sleeping */
         if (p->conn.open && rmq_buffered(&p->conn) == 0) {
             struct pollfd fds[2] = {{p->wake_fd, POLLIN, 0}, {rmq_fd(&p->conn), POLLIN, 0}};
             if (poll(fds, 2, poll_timeout(p)) > 0 && (fds[0].revents & POLLIN)) {
@@ -308,6 +325,7 @@ static void *pub_thread(void *arg)
             check_deadlines(p);
         if (stopping && !p->conn.open) /* nothing can complete any more */
             fail_outstanding(p, GD_ESTOPPED);
+        flush_done(p);
     }
     close_connection(p);
     atomic_store(&p->ready, 0);
@@ -399,9 +417,13 @@ void pub_submit(struct publisher *p, struct pub_job *job)
         return;
     }
     pthread_mutex_lock(&p->mu);
+    int was_empty = p->incoming.head == NULL;
     list_push(&p->incoming, job);
     pthread_mutex_unlock(&p->mu);
-    wake(p);
+    /* A non-empty queue was signalled when its first job came and the
+     * thread takes the whole queue at once: no write needed for the rest. */
+    if (was_empty)
+        wake(p);
 }
 
 int pub_ready(const struct publisher *p)

@@ -12,6 +12,8 @@
 #include <event2/keyvalq_struct.h>
 
 #include "app.h"
+#include "client_addr.h"
+#include "log.h"
 
 int64_t reply_now_us(void)
 {
@@ -25,10 +27,39 @@ void reply_header(const struct reply_to *t, const char *name, const char *value)
     evhttp_add_header(evhttp_request_get_output_headers(t->req), name, value);
 }
 
+static const char *method_name(enum evhttp_cmd_type m)
+{
+    switch (m) {
+    case EVHTTP_REQ_GET:
+        return "GET";
+    case EVHTTP_REQ_POST:
+        return "POST";
+    case EVHTTP_REQ_HEAD:
+        return "HEAD";
+    default:
+        return "OTHER";
+    }
+}
+
+/* The request log line (debug level: HAProxy logs every request at the
+ * edge), named by the client address (TRUSTED_PROXIES).  Before the reply
+ * is sent: evhttp may free the request while sending it. */
+static void log_request(const struct reply_to *t, int status)
+{
+    char client[NET_ADDR_STRLEN];
+    client_addr_text(&t->app->trusted, t->req, client, sizeof(client));
+    const char *uri = evhttp_request_get_uri(t->req);
+    log_write(LOG_LVL_DEBUG, &(struct log_ctx){.client = client}, "%s %.200s -> %d in %.3f ms",
+              method_name(evhttp_request_get_command(t->req)), uri ? uri : "-", status,
+              (double)(reply_now_us() - t->t0_us) / 1000.0);
+}
+
 void reply_send(const struct reply_to *t, int status, const char *ctype, const char *body)
 {
     struct app *a = t->app;
     struct evbuffer *out = evbuffer_new();
+    if (log_enabled(LOG_LVL_DEBUG))
+        log_request(t, status);
     reply_header(t, "Content-Type", ctype);
     reply_header(t, "Cache-Control", "no-store");
     if (a->draining) /* let the client move to another worker or instance */

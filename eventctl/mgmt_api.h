@@ -1,6 +1,6 @@
 /*
  * mgmt_api.h - the RabbitMQ management HTTP API, for eventctl: queue depths
- * of the topology's queues (dlq list; status could show the same).
+ * of the topology's queues (dlq list, status, reconcile).
  *
  * Where it is: RABBITMQ_MGMT_URL (default http://<AMQP host>:15672), with
  * RABBITMQ_MGMT_USER / RABBITMQ_MGMT_PASSWORD (default: AMQP_URL's user and

@@ -4,6 +4,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <cjson/cJSON.h>
+
 #include "ctl.h"
 #include "errors.h"
 #include "mgmt_api.h"
@@ -142,46 +144,6 @@ static int parse_ev_flags(struct ctl *c, int argc, char **argv, const char *verb
     return ev < 0 ? -1 : (int)ev;
 }
 
-int verb_status(struct ctl *c, int argc, char **argv)
-{
-    struct counts k;
-    int ev = parse_ev_flags(c, argc, argv, "status", NULL);
-    if (ev < 0)
-        return 2;
-    if (ctl_need_db(c) || ctl_need_redis(c) || load_counts(c, ev, &k))
-        return 1;
-    if (c->json) {
-        printf("{\"event_id\":%d,\"state\":\"%s\",\"redis_state\":\"%s\",\"winnable\":%ld,"
-               "\"stock_left\":%ld,\"eligible\":%ld,\"accepted\":%ld,\"decided\":%ld,"
-               "\"won\":%ld,\"lost\":%ld,\"coupons_assigned\":%ld,\"coupons_free\":%ld,"
-               "\"sent\":%ld,\"failed\":%ld,\"sending\":%ld}\n",
-               ev, k.state, k.redis_state, k.winnable, k.redis_stock, k.redis_eligible,
-               k.redis_entries, k.pg_entries, k.pg_won, k.pg_lost, k.coupons_assigned,
-               k.coupons_free, k.sent, k.failed, k.sending);
-        return 0;
-    }
-    printf("event %d  state %s (redis: %s)\n", ev, k.state, k.redis_state);
-    printf("  %-22s %ld (safety stock %ld, released %ld)\n", "winnable", k.winnable, k.safety,
-           k.released);
-    printf("  %-22s %ld\n", "stock left (redis)", k.redis_stock);
-    printf("  %-22s %ld\n", "eligible members", k.redis_eligible);
-    printf("  %-22s %ld\n", "entries accepted", k.redis_entries);
-    printf("  %-22s %ld (won %ld, lost %ld)\n", "entries decided", k.pg_entries, k.pg_won,
-           k.pg_lost);
-    printf("  %-22s %ld of %ld (%ld free, %ld held back)\n", "coupons assigned", k.coupons_assigned,
-           k.coupons_total, k.coupons_free, k.safety - k.safety_assigned);
-    printf("  %-22s sent %ld, failed %ld, in progress %ld\n", "notifications", k.sent, k.failed,
-           k.sending);
-    return 0;
-}
-
-struct check {
-    const char *name;
-    long value;
-    int ok;
-    const char *rule;
-};
-
 #define MAX_QUEUES 32
 
 /* Depths of every queue of the topology (management API). */
@@ -214,7 +176,7 @@ static void read_queues(struct ctl *c, struct queue_report *qr)
  * its statistics interval (5 s by default): a final check that sees work
  * left looks again for up to 12 s before calling it a violation.
  */
-static void load_queues(struct ctl *c, struct queue_report *qr, int final)
+static void load_queues(struct ctl *c, struct queue_report *qr, int final, const char *verb)
 {
     memset(qr, 0, sizeof(*qr));
     for (size_t i = 0; i < topo_queue_count && qr->n < MAX_QUEUES; i++)
@@ -226,11 +188,32 @@ static void load_queues(struct ctl *c, struct queue_report *qr, int final)
         read_queues(c, qr);
     }
     if (!qr->ok)
-        fprintf(stderr, "eventctl reconcile: queue depths unavailable: %s\n", qr->err);
+        fprintf(stderr, "eventctl %s: queue depths unavailable: %s\n", verb, qr->err);
 }
 
+/* s as a JSON string literal. */
+static void print_json_string(const char *s)
+{
+    cJSON *j = cJSON_CreateString(s);
+    char *text = j ? cJSON_PrintUnformatted(j) : NULL;
+    printf("%s", text ? text : "\"\"");
+    free(text);
+    cJSON_Delete(j);
+}
+
+/* The queue lines, or JSON members ("queues": null and "queues_error" when
+ * the management API did not answer). */
 static void print_queues(const struct ctl *c, const struct queue_report *qr)
 {
+    if (c->json && !qr->ok) {
+        printf(",\"queues\":null,\"queues_error\":");
+        print_json_string(qr->err);
+        return;
+    }
+    if (!qr->ok) {
+        printf("  %-22s unavailable (%s)\n", "queue depths", qr->err);
+        return;
+    }
     if (c->json) {
         printf(",\"queues\":{");
         for (size_t i = 0; qr->ok && i < qr->n; i++)
@@ -245,6 +228,52 @@ static void print_queues(const struct ctl *c, const struct queue_report *qr)
                qr->q[i].found ? "" : "  (missing)");
 }
 
+int verb_status(struct ctl *c, int argc, char **argv)
+{
+    struct counts k;
+    int ev = parse_ev_flags(c, argc, argv, "status", NULL);
+    if (ev < 0)
+        return 2;
+    if (ctl_need_db(c) || ctl_need_redis(c) || load_counts(c, ev, &k))
+        return 1;
+    /* Depths are a bonus: without the management API the rest still shows. */
+    struct queue_report qr;
+    load_queues(c, &qr, 0, "status");
+    if (c->json) {
+        printf("{\"event_id\":%d,\"state\":\"%s\",\"redis_state\":\"%s\",\"winnable\":%ld,"
+               "\"stock_left\":%ld,\"eligible\":%ld,\"accepted\":%ld,\"decided\":%ld,"
+               "\"won\":%ld,\"lost\":%ld,\"coupons_assigned\":%ld,\"coupons_free\":%ld,"
+               "\"sent\":%ld,\"failed\":%ld,\"sending\":%ld",
+               ev, k.state, k.redis_state, k.winnable, k.redis_stock, k.redis_eligible,
+               k.redis_entries, k.pg_entries, k.pg_won, k.pg_lost, k.coupons_assigned,
+               k.coupons_free, k.sent, k.failed, k.sending);
+        print_queues(c, &qr);
+        printf("}\n");
+        return 0;
+    }
+    printf("event %d  state %s (redis: %s)\n", ev, k.state, k.redis_state);
+    printf("  %-22s %ld (safety stock %ld, released %ld)\n", "winnable", k.winnable, k.safety,
+           k.released);
+    printf("  %-22s %ld\n", "stock left (redis)", k.redis_stock);
+    printf("  %-22s %ld\n", "eligible members", k.redis_eligible);
+    printf("  %-22s %ld\n", "entries accepted", k.redis_entries);
+    printf("  %-22s %ld (won %ld, lost %ld)\n", "entries decided", k.pg_entries, k.pg_won,
+           k.pg_lost);
+    printf("  %-22s %ld of %ld (%ld free, %ld held back)\n", "coupons assigned", k.coupons_assigned,
+           k.coupons_total, k.coupons_free, k.safety - k.safety_assigned);
+    printf("  %-22s sent %ld, failed %ld, in progress %ld\n", "notifications", k.sent, k.failed,
+           k.sending);
+    print_queues(c, &qr);
+    return 0;
+}
+
+struct check {
+    const char *name;
+    long value;
+    int ok;
+    const char *rule;
+};
+
 int verb_reconcile(struct ctl *c, int argc, char **argv)
 {
     struct counts k;
@@ -255,7 +284,7 @@ int verb_reconcile(struct ctl *c, int argc, char **argv)
     if (ctl_need_db(c) || ctl_need_redis(c) || load_counts(c, ev, &k))
         return 1;
     struct queue_report qr;
-    load_queues(c, &qr, final);
+    load_queues(c, &qr, final, "reconcile");
     long pending = k.redis_entries - k.pg_entries;
     struct check checks[] = {
         {"oversold", k.pg_won > k.winnable ? k.pg_won - k.winnable : 0, k.pg_won <= k.winnable,

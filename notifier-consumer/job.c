@@ -536,6 +536,7 @@ static void after_send(struct job *j)
     to_provider_http(r, &h);
     provider_classify_send(j->api, &h, &j->res);
     endpoints_report(&j->nf->eps, j->api, j->ep_idx, j->res.endpoint_ok, r->latency_us);
+    notify_metrics_send(&j->nf->met, j->api, j->ep_idx, j->res.outcome, r->latency_us);
     http_req_free(r);
     j->ep_idx = -1;
     release_slot(j);

@@ -16,10 +16,12 @@
 #include "endpoints.h"
 #include "http.h"
 #include "ledger_pool.h"
+#include "notify_metrics.h"
 #include "republish.h"
 #include "retry.h"
 
 struct job;
+struct metrics_http;
 
 /* Counters, logged every 10 s and at the end. */
 struct notifier_stats {
@@ -47,6 +49,8 @@ struct notifier {
     int stopping;                /* SIGTERM: no new jobs; finish the others */
     struct retry_schedule retry; /* NOTIFY_RETRY_SCHEDULE */
     struct notifier_stats st;
+    struct notify_metrics met;    /* sends by endpoint and outcome, latency */
+    struct metrics_http *metrics; /* METRICS_ADDR server on base, or NULL */
 };
 
 /* A delivery arrived (consume.c's callback): d becomes the job's. */

@@ -16,6 +16,7 @@
 
 #include "errors.h"
 #include "log.h"
+#include "metrics_http.h"
 #include "notifier.h"
 #include "signals.h"
 #include "timeutil.h"
@@ -82,8 +83,14 @@ static int setup(struct notifier *nf, struct loop_state *ls)
         return GD_ECONFIG;
     }
     nf->base = event_base_new();
-    if (!nf->base)
+    if (!nf->base || notify_metrics_init(&nf->met, &nf->eps) != GD_OK)
         return GD_ENOMEM;
+    /* METRICS_ADDR: served on this loop, so rendering reads nf directly. */
+    int rc = cfg->metrics_addr[0] ? metrics_http_start(nf->base, cfg->metrics_addr,
+                                                       notify_metrics_render, nf, &nf->metrics)
+                                  : GD_OK;
+    if (rc != GD_OK)
+        return rc;
     nf->http = http_client_new(nf->base, cfg->provider_ca_file, (int)cfg->notify_concurrency);
     if (!nf->http && cfg->provider_ca_file[0]) {
         log_error(NULL, "PROVIDER_CA_FILE %s cannot be read as PEM certificates",
@@ -103,12 +110,14 @@ static int setup(struct notifier *nf, struct loop_state *ls)
 /* Order matters: nothing may call back into a job once jobs are freed. */
 static void teardown(struct notifier *nf, struct loop_state *ls)
 {
+    metrics_http_stop(nf->metrics);
     consumer_stop(&nf->in); /* unacked deliveries return to their queues */
     republish_close(&nf->out);
     http_client_free(nf->http);
     ledger_pool_free(nf->ledger); /* joins its threads; releases every lease */
     job_free_all(nf);
     endpoints_log_stats(&nf->eps);
+    notify_metrics_free(&nf->met);
     endpoints_free(&nf->eps);
     if (ls->tick)
         event_free(ls->tick);

@@ -174,27 +174,32 @@ static int publish_results(struct decider *dc, struct decide_item *items, int n)
 
 static void count_batch(struct decider *dc, struct decide_item *items, int n)
 {
-    int again = 0;
+    struct stock_tally t = {0};
     for (int i = 0; i < n; i++) {
         struct decide_item *it = &items[i];
-        again += it->d.redelivered;
+        t.redelivered += it->d.redelivered;
         if (it->poison) {
-            dc->poisoned++;
+            t.poisoned++;
             log_warn(&(struct log_ctx){.event_id = it->d.event_id,
                                        .entry_id = it->d.message_id,
                                        .traceparent = it->d.traceparent},
                      "poison entry dead-lettered: %s", it->why);
         } else if (it->dup) {
-            dc->duplicates++;
+            t.duplicates++;
         } else {
-            dc->decided++;
-            it->won ? dc->won++ : dc->lost++;
+            it->won ? t.won++ : t.lost++;
         }
     }
+    dc->poisoned += t.poisoned;
+    dc->duplicates += t.duplicates;
+    dc->decided += t.won + t.lost;
+    dc->won += t.won;
+    dc->lost += t.lost;
+    stock_metrics_batch(&dc->met, &t); /* once per batch: the metrics thread reads these */
     /* Redeliveries are the trace of a crash or a lost connection: worth a line. */
-    if (again)
+    if (t.redelivered)
         log_info(&(struct log_ctx){.conn = dc->consume.name},
-                 "batch of %d decided, %d of them redelivered", n, again);
+                 "batch of %d decided, %ld of them redelivered", n, t.redelivered);
 }
 
 /* Microseconds on the monotonic clock, for the per-step timings of a batch. */

@@ -19,6 +19,7 @@
 #include "messages.h"
 #include "rds.h"
 #include "rmq.h"
+#include "stock_metrics.h"
 
 struct decide_item {
     struct rmq_delivery d;
@@ -47,6 +48,7 @@ struct decider {
     struct db replica;  /* member lookups; the primary when no replica is set */
     int insert_pending; /* record_send() left a statement in flight on db */
     long decided, won, lost, poisoned, duplicates;
+    struct stock_metrics met; /* the same and more, for /metrics (read by its thread) */
 };
 
 /* Decode every body once per batch; a body that does not decode is poison. */

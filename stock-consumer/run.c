@@ -11,6 +11,7 @@
 #include "decide.h"
 #include "errors.h"
 #include "log.h"
+#include "metrics_http.h"
 #include "signals.h"
 #include "timeutil.h"
 #include "topology.h"
@@ -26,11 +27,23 @@ static void sleep_ms(int ms)
     }
 }
 
+static int db_up(const struct db *d)
+{
+    return d->conn && PQstatus(d->conn) == CONNECTION_OK;
+}
+
+/* For /metrics: a connection that was down (or never up) is up now. */
+static void count_connect(struct decider *dc, enum stock_conn c, int was_up, int rc)
+{
+    if (!was_up && rc == GD_OK)
+        prom_inc(&dc->met.connects[c]);
+}
+
 /* Everything a batch needs except the consuming connection; 0 when usable. */
 static int ensure_deps(struct decider *dc)
 {
     const struct gd_config *cfg = dc->cfg;
-    int rc;
+    int rc, up;
     if (dc->publish.broken)
         rmq_close(&dc->publish);
     if (!dc->publish.open) {
@@ -39,16 +52,26 @@ static int ensure_deps(struct decider *dc)
             log_warn(NULL, "broker (publish) not usable: %s", dc->publish.err);
             return rc;
         }
+        prom_inc(&dc->met.connects[SCONN_PUBLISH]);
     }
-    if ((rc = rds_ensure(&dc->redis)) != GD_OK) {
+    up = dc->redis.ctx != NULL;
+    rc = rds_ensure(&dc->redis);
+    count_connect(dc, SCONN_REDIS, up, rc);
+    if (rc != GD_OK) {
         log_warn(NULL, "redis not usable: %s", dc->redis.err);
         return rc;
     }
-    if ((rc = db_ensure(&dc->db)) != GD_OK) {
+    up = db_up(&dc->db);
+    rc = db_ensure(&dc->db);
+    count_connect(dc, SCONN_POSTGRES, up, rc);
+    if (rc != GD_OK) {
         log_warn(NULL, "postgres not usable: %s", dc->db.err);
         return rc;
     }
-    if ((rc = db_ensure(&dc->replica)) != GD_OK)
+    up = db_up(&dc->replica);
+    rc = db_ensure(&dc->replica);
+    count_connect(dc, SCONN_REPLICA, up, rc);
+    if (rc != GD_OK)
         log_warn(NULL, "postgres replica not usable: %s", dc->replica.err);
     return rc;
 }
@@ -84,6 +107,7 @@ static int ensure_consumer(struct decider *dc)
         log_warn(NULL, "broker (consume) not usable: %s", dc->consume.err);
         return rc;
     }
+    prom_inc(&dc->met.connects[SCONN_CONSUME]);
     log_info(&(struct log_ctx){.conn = dc->consume.name},
              "consuming %s (batches of %ld, prefetch %d)", Q_STOCK, cfg->batch_size,
              consume_prefetch(cfg));
@@ -133,6 +157,7 @@ static int decide_until_done(struct decider *dc, struct decide_item *items, int 
         if (sig_stop_requested())
             return GD_ESTOPPED;
         int wait = backoff_next_ms(bo);
+        prom_inc(&dc->met.attempts_failed);
         log_warn(&(struct log_ctx){.conn = dc->consume.name},
                  "batch of %d held: %s; trying again in %d ms", n, err_str(rc), wait);
         if (hold(dc, wait) != GD_OK)
@@ -145,7 +170,15 @@ struct slot {
     struct decide_item *items;
     int n;
     int in_flight;
+    int64_t collected_us; /* for /metrics: collected -> acked */
 };
+
+static int64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
 
 static void release(struct slot *s)
 {
@@ -176,6 +209,7 @@ static int collect(struct decider *dc, struct slot *s, int max, int first_ms)
         s->n++;
     }
     decide_decode(s->items, s->n);
+    s->collected_us = mono_us();
     return s->n;
 }
 
@@ -190,6 +224,7 @@ static void give_back(struct decider *dc, struct slot *a, struct slot *b, int rc
     release(a);
     release(b);
     rmq_close(&dc->consume);
+    stock_metrics_ready(&dc->met, 0);
 }
 
 /*
@@ -208,8 +243,10 @@ static int settle(struct decider *dc, struct slot *s, struct backoff *bo)
     }
     if (rc != GD_OK)
         rc = decide_until_done(dc, s->items, s->n, bo);
-    if (rc == GD_OK)
+    if (rc == GD_OK) {
+        stock_metrics_batch_done(&dc->met, mono_us() - s->collected_us);
         release(s);
+    }
     return rc;
 }
 
@@ -227,10 +264,12 @@ static int run_once(struct decider *dc, struct slot **prev, struct slot **cur, i
 {
     int rc, front = GD_ENOTFOUND;
     if ((rc = ensure_deps(dc)) != GD_OK || (rc = ensure_consumer(dc)) != GD_OK) {
+        stock_metrics_ready(&dc->met, 0);
         if ((*prev)->n && settle(dc, *prev, bo) != GD_OK)
             give_back(dc, *prev, *cur, rc);
         return rc;
     }
+    stock_metrics_ready(&dc->met, 1);
     int64_t t0 = time_mono_ms();
     int n = collect(dc, *cur, max, (*prev)->n ? (int)dc->cfg->batch_wait_ms : 500);
     if (n < 0) {
@@ -266,28 +305,40 @@ static int run_once(struct decider *dc, struct slot **prev, struct slot **cur, i
     return rc;
 }
 
+/* First attempts; failures are retried by ensure_deps. */
+static void connect_first(struct decider *dc)
+{
+    const struct gd_config *cfg = dc->cfg;
+    const char *replica =
+        cfg->database_replica_url[0] ? cfg->database_replica_url : cfg->database_url;
+    count_connect(dc, SCONN_REDIS, 0, rds_connect(&dc->redis, cfg->redis_url, 3000));
+    count_connect(dc, SCONN_POSTGRES, 0, db_connect(&dc->db, cfg->database_url, "stock-consumer"));
+    count_connect(dc, SCONN_REPLICA, 0,
+                  db_connect(&dc->replica, replica, "stock-consumer/replica"));
+}
+
 int stock_run(const struct gd_config *cfg)
 {
     struct decider dc;
     struct backoff bo;
+    struct metrics_http *mh = NULL;
     int max = (int)cfg->batch_size;
-    struct slot a = {calloc((size_t)max, sizeof(struct decide_item)), 0, 0};
-    struct slot b = {calloc((size_t)max, sizeof(struct decide_item)), 0, 0};
+    struct slot a = {calloc((size_t)max, sizeof(struct decide_item)), 0, 0, 0};
+    struct slot b = {calloc((size_t)max, sizeof(struct decide_item)), 0, 0, 0};
     struct slot *prev = &a, *cur = &b;
-    if (!a.items || !b.items) {
+    memset(&dc, 0, sizeof(dc));
+    dc.cfg = cfg;
+    stock_metrics_init(&dc.met);
+    /* METRICS_ADDR: served by a thread of its own, which reads dc.met only. */
+    if (!a.items || !b.items ||
+        (cfg->metrics_addr[0] && metrics_http_start_thread(cfg->metrics_addr, stock_metrics_render,
+                                                           &dc.met, &mh) != GD_OK)) {
         free(a.items);
         free(b.items);
         return 1;
     }
-    memset(&dc, 0, sizeof(dc));
-    dc.cfg = cfg;
     backoff_init(&bo, 100, 5000);
-    /* First attempts; failures are retried by ensure_deps. */
-    rds_connect(&dc.redis, cfg->redis_url, 3000);
-    db_connect(&dc.db, cfg->database_url, "stock-consumer");
-    db_connect(&dc.replica,
-               cfg->database_replica_url[0] ? cfg->database_replica_url : cfg->database_url,
-               "stock-consumer/replica");
+    connect_first(&dc);
     while (!sig_stop_requested()) {
         if (run_once(&dc, &prev, &cur, max, &bo) == GD_OK)
             backoff_reset(&bo);
@@ -299,6 +350,7 @@ int stock_run(const struct gd_config *cfg)
         give_back(&dc, prev, cur, GD_ESTOPPED);
     log_info(NULL, "stopping: decided %ld (%ld won, %ld lost), %ld poison, %ld duplicate entries",
              dc.decided, dc.won, dc.lost, dc.poisoned, dc.duplicates);
+    metrics_http_stop(mh);
     rmq_close(&dc.consume);
     rmq_close(&dc.publish);
     rds_close(&dc.redis);

@@ -10,6 +10,9 @@
 #   release-safety: bounds; on a draft event PG only; on a sold-out armed
 #     event PG released += N, N codes unflagged, Redis winnable and stock += N,
 #     state back to armed and "open" published on ev:{id}:state.
+#   status: the event's numbers and every queue's depth (exact DLQ counts),
+#     table and --json; without the management API the rest still shows,
+#     exit 0, the reason on stderr.
 #   dlq: list shows depths and the dead letters; replay republishes an entry
 #     (decided afterwards by the real stock-consumer) and a winner (the
 #     notifier sees a duplicate and sends nothing twice), leaves an unroutable
@@ -170,6 +173,36 @@ JUNK=$(uuid)
 expect "junk dead-lettered" "$(dead_letter stock.entries "$JUNK" poison - 'not json')" true
 mgmt_wait_depth stock.entries.dlq 2 || true
 mgmt_wait_depth notify.dlq 1 || true
+
+# status: the event's numbers plus every queue's depth (management API).
+expect "status --json" "$(rc "$CTL" status "$EV" --json)" 0
+cp "$T_DIR/out" "$T_DIR/status.json"
+expect "status json: accepted, decided, won, sent" "$(jq -c '[.accepted, .decided, .won, .sent]' "$T_DIR/status.json")" "[2,1,1,1]"
+expect "status json: stock.entries.dlq" "$(jq -c '.queues["stock.entries.dlq"]' "$T_DIR/status.json")" \
+  '{"ready":2,"unacked":0,"consumers":0}'
+expect "status json: notify.dlq" "$(jq -c '.queues["notify.dlq"]' "$T_DIR/status.json")" \
+  '{"ready":1,"unacked":0,"consumers":0}'
+expect "status json: every topology queue, by name" "$(jq -c '.queues | keys' "$T_DIR/status.json")" \
+  "$(jq -c '[.queues[].name] | sort' "$GD_SOURCE_DIR/deploy/rabbitmq/definitions.json")"
+expect "status json: stock.entries consumed by the stock-consumer" "$(jq '.queues["stock.entries"].consumers' "$T_DIR/status.json")" 1
+expect "status table" "$(rc "$CTL" status "$EV")" 0
+expect "status table: stock.entries.dlq line" \
+  "$(grep -c -x -E '  queue stock.entries.dlq +ready +2  unacked +0  consumers 0' "$T_DIR/out")" 1
+expect "status table: notify.dlq line" \
+  "$(grep -c -x -E '  queue notify.dlq +ready +1  unacked +0  consumers 0' "$T_DIR/out")" 1
+expect "status table: one line per queue" "$(grep -c -E '^  queue [a-z0-9.]+ +ready' "$T_DIR/out")" \
+  "$(jq '.queues | length' "$GD_SOURCE_DIR/deploy/rabbitmq/definitions.json")"
+# Management API unreachable: the rest still shows, exit 0, the reason on stderr.
+NOMGMT=(env RABBITMQ_MGMT_URL=http://127.0.0.1:9)
+expect "status, no management API: exit 0" "$(rc "${NOMGMT[@]}" "$CTL" status "$EV")" 0
+expect "status, no management API: the event's lines" "$(grep -c -x -E '  notifications +sent 1, failed 0, in progress 0' "$T_DIR/out")" 1
+expect "status, no management API: no queue lines" "$(grep -c -E '^  queue [a-z0-9.]+ +ready' "$T_DIR/out" || true)" 0
+expect "status, no management API: says so" "$(grep -c -E '^  queue depths +unavailable \(management API http://127.0.0.1:9' "$T_DIR/out")" 1
+expect "status, no management API: reason on stderr" \
+  "$(grep -c -F 'eventctl status: queue depths unavailable: management API http://127.0.0.1:9' "$T_DIR/err")" 1
+expect "status --json, no management API: exit 0" "$(rc "${NOMGMT[@]}" "$CTL" status "$EV" --json)" 0
+expect "status --json, no management API: rest, queues null, error" \
+  "$(jq -c '[.sent, .queues, (.queues_error | startswith("management API http://127.0.0.1:9"))]' "$T_DIR/out")" "[1,null,true]"
 
 expect "dlq list --json" "$(rc "$CTL" dlq list --json)" 0
 cp "$T_DIR/out" "$T_DIR/list.json"

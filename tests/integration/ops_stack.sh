@@ -5,7 +5,8 @@
 #   - `stack up` brings up the infra, the two entry-api instances and HAProxy
 #     on 8080; the broker's guest user comes from deploy/rabbitmq/definitions-dir;
 #   - through 8080: /readyz 200, an unknown event 404 problem+json, /metrics
-#     refused; the stats page lists both instances UP;
+#     refused; the stats page lists both instances UP; the consumers' /metrics
+#     (METRICS_ADDR 9101, 9102) answer and pass promtool;
 #   - `stack stop entry-api` stops both instances: HAProxy answers 503
 #     problem+json with Retry-After; `stack start entry-api` brings them back;
 #   - `stack stop apps` and `stack down` leave nothing running.
@@ -56,6 +57,10 @@ expect "/readyz through HAProxy" "$(code http://127.0.0.1:8080/readyz)" 200
 expect "unknown event through HAProxy" "$(curl -s http://127.0.0.1:8080/v1/events/424242 | jq -r .code)" event_not_found
 expect "/metrics refused on the public port" "$(curl -s http://127.0.0.1:8080/metrics | jq -r '.status|tostring')" 404
 expect "instance metrics on their own port" "$(code http://127.0.0.1:8081/metrics)" 200
+for m in stock-consumer:9101 notifier-consumer:9102; do
+  expect "stack status: ${m%:*} ready on METRICS_ADDR" "$("$STACK" status | awk -v n="${m%:*}" '$1 == n {print $3, $4}')" "127.0.0.1:${m#*:} ready"
+  expect "${m%:*} metrics pass promtool" "$(curl -sf "http://127.0.0.1:${m#*:}/metrics" | promtool check metrics 2>&1 && echo ok)" ok
+done
 expect "both instances UP" "$(stats)" "api1:UP api2:UP "
 
 "$STACK" stop entry-api >/dev/null

@@ -68,6 +68,7 @@
 #define LG_MAX_MEMBERS    10000000
 #define LG_MAX_ITEMS      100000000 /* members x repeat: 8 bytes of latency each */
 #define LG_MAX_CONNS      50000     /* well below the ephemeral port range */
+#define LG_MAX_SOURCES    60000     /* 127.1.0.1 .. 127.1.239.250 */
 #define LG_SPARE_FDS      64        /* stdio, epoll, timerfd, signal pipe, files */
 #define LG_WARMUP_LEAD_US 2000000   /* warm up this long before --start-at-ms */
 #define LG_MAX_BODY       (1 << 20)
@@ -101,6 +102,7 @@ struct lg_opts {
     int64_t repeat;
     int64_t start_at_ms; /* 0 = start right away */
     int64_t ttl_s;
+    int64_t sources; /* 0 = the kernel picks the source address */
     double rate;     /* 0 = closed loop */
     double duration; /* 0 = no limit */
     double timeout_s;
@@ -153,6 +155,9 @@ static const struct opt_row lg_opt_table[] = {
     OPT_ROW("ttl-s", OPT_INT, ttl_s, 1, 315360000, "S",
             "token lifetime, counted from the start instant [3600]"),
     OPT_ROW("answers", OPT_STR, answers, 0, 0, "JSON", "the answers value [{\"q1\":\"yes\"}]"),
+    OPT_ROW("sources", OPT_INT, sources, 0, LG_MAX_SOURCES, "N",
+            "spread connections over N loopback source addresses 127.1.x.y, as N clients"
+            " (loopback IPv4 target only) [0: one address]"),
     OPT_ROW("timeout-s", OPT_NUM, timeout_s, 1e-3, 3600, "S", "per-request deadline [10]"),
     OPT_ROW("warmup-path", OPT_STR, warmup_path, 0, 0, "PATH",
             "GET on every connection before the start [/healthz]"),
@@ -832,6 +837,13 @@ static int conn_open(struct lg_conn *c)
     c->evcon = evhttp_connection_base_new(r->base, NULL, r->tgt->addr, (uint16_t)r->tgt->port);
     if (!c->evcon)
         return GD_ENOMEM;
+    if (r->opt->sources > 0) {
+        /* Connection i speaks from source address i mod N, as that many clients. */
+        char src[32];
+        int k = (int)(c->idx % r->opt->sources);
+        snprintf(src, sizeof src, "127.1.%d.%d", k / 250, k % 250 + 1);
+        evhttp_connection_set_local_address(c->evcon, src);
+    }
     evhttp_connection_set_retries(c->evcon, 0); /* no silent retries */
     evhttp_connection_set_timeout_tv(c->evcon, &backstop);
     evhttp_connection_set_max_headers_size(c->evcon, LG_MAX_HEADERS);
@@ -1445,6 +1457,7 @@ static void summary_extras(const struct lg_run *r, cJSON *root)
     const struct lg_stats *st = &r->st;
 
     cJSON_AddStringToObject(root, "mode", r->open_loop ? "open" : "closed");
+    cJSON_AddNumberToObject(root, "sources", (double)(r->opt->sources > 0 ? r->opt->sources : 1));
     cJSON_AddNumberToObject(root, "planned", (double)r->planned);
     cJSON_AddNumberToObject(root, "not_sent", (double)(r->planned - st->sent));
     /* in flight when a second Ctrl-C cut the run: neither answered nor failed */
@@ -1531,6 +1544,10 @@ static int prepare(struct lg_run *r, struct lg_target *t, struct lg_tokens *tok,
 
     if (target_resolve(t, o->timeout_s) != 0 || raise_nofile(o->connections) != 0)
         return LG_EXIT_NOSTART;
+    if (o->sources > 0 && strncmp(t->addr, "127.", 4) != 0) {
+        say_err("--sources: the target %s is not a loopback IPv4 address", t->addr);
+        return LG_EXIT_USAGE;
+    }
     if ((o->out && !(r->out = open_output(o->out, "--out"))) ||
         (o->json && !(*json = open_output(o->json, "--json"))))
         return LG_EXIT_NOSTART;

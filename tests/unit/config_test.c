@@ -515,6 +515,33 @@ TEST(log_masks_secrets)
     cfg_free(&c);
 }
 
+/* TRUSTED_PROXIES: entry-api's list of proxies, checked at load time. */
+TEST(trusted_proxies_row)
+{
+    struct gd_config c;
+    char err[512];
+    static const struct env_var none[] = {{NULL, NULL}};
+    CHECK_INT(load(&c, CFG_ENTRY_API, none, err, sizeof err), GD_OK);
+    CHECK_STR(c.trusted_proxies, ""); /* trust no one */
+    cfg_free(&c);
+    static const struct env_var good[] = {{"TRUSTED_PROXIES", "127.0.0.1, 10.0.0.0/8,::1"},
+                                          {NULL, NULL}};
+    CHECK_INT(load(&c, CFG_ENTRY_API, good, err, sizeof err), GD_OK);
+    CHECK_STR(c.trusted_proxies, "127.0.0.1, 10.0.0.0/8,::1");
+    cfg_free(&c);
+    static const struct env_var bad[] = {{"TRUSTED_PROXIES", "127.0.0.1, 10.0.0.0/33"},
+                                         {NULL, NULL}};
+    CHECK_INT(load(&c, CFG_ENTRY_API, bad, err, sizeof err), GD_ECONFIG);
+    CHECK_STR(err,
+              "TRUSTED_PROXIES: \"10.0.0.0/33\": prefix length must be a number from 0 to 32\n");
+    CHECK_STR(c.trusted_proxies, ""); /* refused: the default stays */
+    cfg_free(&c);
+    /* Not a row of the stock-consumer: its environment is not read there. */
+    CHECK_INT(load(&c, CFG_STOCK, bad, err, sizeof err), GD_OK);
+    CHECK_STR(c.trusted_proxies, "");
+    cfg_free(&c);
+}
+
 int main(void)
 {
     RUN(defaults_when_nothing_set);
@@ -527,5 +554,6 @@ int main(void)
     RUN(print_masks_secrets);
     RUN(print_masks_secret_from_file);
     RUN(log_masks_secrets);
+    RUN(trusted_proxies_row);
     return TEST_DONE();
 }

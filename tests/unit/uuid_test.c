@@ -5,7 +5,9 @@
  * uuid_valid's accept/refuse sets.
  */
 #include <stdlib.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "errors.h"
 #include "test.h"
@@ -159,6 +161,40 @@ TEST(valid_refuses)
     CHECK_INT(uuid_valid("01937f2e-8c4b-7a1d-9e2f-0123456789a\0b"), 0);
 }
 
+/* The pooled random bytes: consecutive draws differ, and a forked child
+ * does not repeat the bytes its parent draws next (the pool it inherited is
+ * dropped), so two entry-api workers never make the same entry_id. */
+TEST(random_pool_not_shared_with_child)
+{
+    unsigned char a[16], b[16], parent[32], child[32];
+    int fds[2];
+    CHECK_INT(uuid_random(a, sizeof a), GD_OK); /* fills the pool */
+    CHECK_INT(uuid_random(b, sizeof b), GD_OK);
+    CHECK(memcmp(a, b, sizeof a) != 0);
+    CHECK_INT(pipe(fds), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fds[0]);
+        int ok = uuid_random(child, sizeof child) == GD_OK &&
+                 write(fds[1], child, sizeof child) == (ssize_t)sizeof child;
+        _exit(ok ? 0 : 1);
+    }
+    close(fds[1]);
+    CHECK(pid > 0);
+    CHECK_INT(uuid_random(parent, sizeof parent), GD_OK);
+    CHECK_INT((int)read(fds[0], child, sizeof child), (int)sizeof child);
+    close(fds[0]);
+    int st = 0;
+    CHECK_INT(waitpid(pid, &st, 0), pid);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    CHECK(memcmp(parent, child, sizeof parent) != 0);
+    /* Larger than the pool: straight from the kernel. */
+    static unsigned char big[5000], big2[5000];
+    CHECK_INT(uuid_random(big, sizeof big), GD_OK);
+    CHECK_INT(uuid_random(big2, sizeof big2), GD_OK);
+    CHECK(memcmp(big, big2, sizeof big) != 0);
+}
+
 int main(void)
 {
     RUN(layout_on_many_ids);
@@ -166,5 +202,6 @@ int main(void)
     RUN(time_ordered_across_sleep);
     RUN(valid_accepts);
     RUN(valid_refuses);
+    RUN(random_pool_not_shared_with_child);
     return TEST_DONE();
 }
