@@ -15,16 +15,13 @@ export PGPASSWORD=giftdrop
 export JWT_SECRET=${JWT_SECRET:-integration-test-secret-0123456789abcdef}
 export LOG_LEVEL=${LOG_LEVEL:-info}
 
-T_NAME=$(basename "$0" .sh)
+source "$GD_SOURCE_DIR/tests/assert.sh"
 T_DIR=$(mktemp -d "/tmp/gd-$T_NAME.XXXXXX")
 T_PIDS=()
 T_API_PORT=${T_API_PORT:-28080}
 T_PROVIDER_PORT=${T_PROVIDER_PORT:-29090}
 T_API="http://127.0.0.1:$T_API_PORT"
 T_PROVIDER="http://127.0.0.1:$T_PROVIDER_PORT"
-T_FAILS=0
-T_PASSES=0
-
 BIN_API=$GD_BUILD_DIR/entry-api/entry-api
 BIN_STOCK=$GD_BUILD_DIR/stock-consumer/stock-consumer
 BIN_NOTIFIER=$GD_BUILD_DIR/notifier-consumer/notifier-consumer
@@ -32,7 +29,6 @@ BIN_CTL=$GD_BUILD_DIR/eventctl/eventctl
 BIN_PROVIDER=$GD_BUILD_DIR/tests/fake-provider/gd-fake-provider
 BIN_LOADGEN=$GD_BUILD_DIR/tests/loadgen/gd-loadgen
 
-log() { printf '[%s %s] %s\n' "$T_NAME" "$(date +%H:%M:%S)" "$*"; }
 
 # stop_all: SIGTERM everything started (graceful stop), SIGKILL after 5 s.
 stop_all() {
@@ -132,29 +128,36 @@ wait_until_ms() {
   [ "$1" -le "$now" ] || sleep "$(awk "BEGIN{print ($1-$now)/1000}")"
 }
 
-# expect NAME ACTUAL WANTED: exact check, counted
-expect() {
-  if [ "$2" == "$3" ]; then
-    T_PASSES=$((T_PASSES + 1))
-    log "ok   $1 = $2"
-  else
-    T_FAILS=$((T_FAILS + 1))
-    log "FAIL $1 = $2, expected $3"
-  fi
+# poll_until SECONDS CMD...: run CMD every 250 ms until it succeeds (0) or
+# SECONDS have passed (1).  The waits below are poll_until and a predicate.
+poll_until() {
+  local limit=$1
+  shift
+  for _ in $(seq 1 $((limit * 4))); do
+    "$@" && return 0
+    sleep 0.25
+  done
+  return 1
+}
+
+# at_least N CMD...: CMD prints a number >= N
+at_least() { [ "$("${@:2}")" -ge "$1" ]; }
+
+# drain_counts EVENT: "accepted decided won settled" of EVENT
+drain_counts() {
+  echo "$(redis_q HLEN "ev:{$1}:entries") $(stock_rows "$1") $(stock_rows "$1" "outcome='won'")" \
+    "$(notify_settled "$1")"
+}
+drained() {
+  local acc dec won settled
+  read -r acc dec won settled < <(drain_counts "$1")
+  [ "$acc" == "$dec" ] && [ "$won" == "$settled" ]
 }
 
 # wait_drained EVENT SECONDS: every accepted entry decided and every winner settled
 wait_drained() {
-  local ev=$1 limit=${2:-120} acc dec won done_
-  for _ in $(seq 1 $((limit * 4))); do
-    acc=$(redis_q HLEN "ev:{$ev}:entries")
-    dec=$(psql_q "SELECT count(*) FROM entries WHERE event_id=$ev")
-    won=$(psql_q "SELECT count(*) FROM entries WHERE event_id=$ev AND outcome='won'")
-    done_=$(psql_q "SELECT count(*) FROM notifications WHERE event_id=$ev AND status IN ('sent','failed')")
-    if [ "$acc" == "$dec" ] && [ "$won" == "$done_" ]; then return 0; fi
-    sleep 0.25
-  done
-  log "not drained after ${limit}s: accepted $acc decided $dec won $won settled $done_"
+  poll_until "${2:-120}" drained "$1" && return 0
+  log "not drained after ${2:-120}s: accepted decided won settled = $(drain_counts "$1")"
   return 1
 }
 
@@ -172,8 +175,7 @@ finish() {
   stop_all
   expect "sanitizer reports in service logs" \
     "$(cat "$T_DIR"/*.log | grep -c -E 'AddressSanitizer|LeakSanitizer|runtime error:' || true)" 0
-  printf '%d passed, %d failed\n' "$T_PASSES" "$T_FAILS"
-  [ "$T_FAILS" -eq 0 ]
+  tally
 }
 
 # mgmt_depth QUEUE: messages in QUEUE per the management API (its numbers
@@ -181,13 +183,10 @@ finish() {
 mgmt_depth() { curl -sf -u guest:guest "$MGMT_URL/api/queues/%2F/$1" | jq '.messages // 0'; }
 
 # mgmt_wait_depth QUEUE N [SECONDS]: until the management API shows N messages in QUEUE.
+mgmt_shows() { [ "$(mgmt_depth "$1")" == "$2" ]; }
 mgmt_wait_depth() {
-  local limit=${3:-15}
-  for _ in $(seq 1 $((limit * 4))); do
-    [ "$(mgmt_depth "$1")" == "$2" ] && return 0
-    sleep 0.25
-  done
-  log "$1: the management API shows $(mgmt_depth "$1") messages, not $2, after ${limit}s"
+  poll_until "${3:-15}" mgmt_shows "$1" "$2" && return 0
+  log "$1: the management API shows $(mgmt_depth "$1") messages, not $2, after ${3:-15}s"
   return 1
 }
 
@@ -216,26 +215,16 @@ stock_rows() { psql_q "SELECT count(*) FROM entries WHERE event_id=$1 ${2:+AND $
 
 # stock_wait_rows EVENT N [SECONDS]: until EVENT has N outcome rows
 stock_wait_rows() {
-  local limit=${3:-120} n=0
-  for _ in $(seq 1 $((limit * 4))); do
-    n=$(stock_rows "$1")
-    [ "$n" -ge "$2" ] && return 0
-    sleep 0.25
-  done
-  log "event $1: $n outcome rows after ${limit}s, expected $2"
+  poll_until "${3:-120}" at_least "$2" stock_rows "$1" && return 0
+  log "event $1: $(stock_rows "$1") outcome rows after ${3:-120}s, expected $2"
   return 1
 }
 
 # stock_wait_settled EVENT [SECONDS]: until every winner's notification is sent or failed
+winners_settled() { [ "$(stock_rows "$1" "outcome='won'")" == "$(notify_settled "$1")" ]; }
 stock_wait_settled() {
-  local limit=${2:-120} won settled
-  for _ in $(seq 1 $((limit * 4))); do
-    won=$(stock_rows "$1" "outcome='won'")
-    settled=$(psql_q "SELECT count(*) FROM notifications WHERE event_id=$1 AND status IN ('sent','failed')")
-    [ "$won" == "$settled" ] && return 0
-    sleep 0.25
-  done
-  log "event $1: $settled of $won winners notified after ${limit}s"
+  poll_until "${2:-120}" winners_settled "$1" && return 0
+  log "event $1: $(notify_settled "$1") of $(stock_rows "$1" "outcome='won'") winners notified after ${2:-120}s"
   return 1
 }
 
@@ -330,13 +319,8 @@ notify_settled() { psql_q "SELECT count(*) FROM notifications WHERE event_id=$1 
 
 # notify_wait EVENT N [SECONDS]: until N notifications of EVENT are settled
 notify_wait() {
-  local limit=${3:-120} n=0
-  for _ in $(seq 1 $((limit * 4))); do
-    n=$(notify_settled "$1")
-    [ "$n" -ge "$2" ] && return 0
-    sleep 0.25
-  done
-  log "event $1: $n of $2 notifications settled after ${limit}s"
+  poll_until "${3:-120}" at_least "$2" notify_settled "$1" && return 0
+  log "event $1: $(notify_settled "$1") of $2 notifications settled after ${3:-120}s"
   return 1
 }
 

@@ -15,16 +15,7 @@
 set -euo pipefail
 SRC=${GD_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 cd "$SRC"
-PASS=0 FAIL=0
-expect() {
-  if [ "$2" == "$3" ]; then
-    PASS=$((PASS + 1))
-    echo "ok   $1 = $2"
-  else
-    FAIL=$((FAIL + 1))
-    echo "FAIL $1 = $2, expected $3"
-  fi
-}
+source "$SRC/tests/assert.sh"
 for p in docker-compose:docker-compose haproxy:haproxy; do
   command -v "${p%%:*}" >/dev/null || apt-get install -y -q --no-install-recommends "${p#*:}" >/dev/null
 done
@@ -140,5 +131,4 @@ mapfile -t subdirs < <(sed -n 's/^add_subdirectory(\([^)]*\)).*/\1/p' CMakeLists
 for d in "${subdirs[@]}"; do
   expect ".dockerignore keeps $d/ (CMake needs it)" "$(grep -c -x -E "/?$d/?" .dockerignore || true)" 0
 done
-printf '%d passed, %d failed\n' "$PASS" "$FAIL"
-[ "$FAIL" -eq 0 ]
+tally

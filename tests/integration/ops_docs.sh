@@ -13,16 +13,7 @@ set -euo pipefail
 SRC=${GD_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 BUILD=${GD_BUILD_DIR:-$SRC/build}
 cd "$SRC"
-PASS=0 FAIL=0
-expect() {
-  if [ "$2" == "$3" ]; then
-    PASS=$((PASS + 1))
-    echo "ok   $1 = $2"
-  else
-    FAIL=$((FAIL + 1))
-    echo "FAIL $1 = $2, expected $3"
-  fi
-}
+source "$SRC/tests/assert.sh"
 
 NPM_DIR=/var/tmp/giftdrop-npm
 REDOCLY_VERSION=2.77.0
@@ -60,5 +51,4 @@ if [ -x "$BUILD/eventctl/eventctl" ]; then
     expect "operations.md explains eventctl $v" "$(grep -c -F "eventctl $v" docs/operations.md | awk '{print ($1 > 0) ? "yes" : "no"}')" yes
   done
 fi
-printf '%d passed, %d failed\n' "$PASS" "$FAIL"
-[ "$FAIL" -eq 0 ]
+tally

@@ -34,16 +34,7 @@ fi
 # ---- inside the namespace -------------------------------------------------
 ip link set lo up
 STACK=$SRC/deploy/local/stack
-PASS=0 FAIL=0
-expect() {
-  if [ "$2" == "$3" ]; then
-    PASS=$((PASS + 1))
-    echo "ok   $1 = $2"
-  else
-    FAIL=$((FAIL + 1))
-    echo "FAIL $1 = $2, expected $3"
-  fi
-}
+source "$SRC/tests/assert.sh"
 down() { "$STACK" down >"$GD_STACK_DIR.down.log" 2>&1 || cat "$GD_STACK_DIR.down.log"; }
 trap down EXIT
 code() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
@@ -82,5 +73,4 @@ expect "stop apps: every app stopped" \
 down
 trap - EXIT
 expect "down: nothing left" "$("$STACK" status | awk 'NR > 1 && NF && $1 != "data:" && $NF != "stopped"' | wc -l)" 0
-printf '%d passed, %d failed\n' "$PASS" "$FAIL"
-[ "$FAIL" -eq 0 ]
+tally
