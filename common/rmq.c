@@ -1,5 +1,6 @@
 #include "rmq.h"
 
+#include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -135,6 +136,7 @@ int rmq_connect(struct rmq_conn *c, const struct rmq_opts *o)
                  amqp_error_string2(st));
         goto fail;
     }
+    c->tls = ci.ssl;
     set_keepalive(amqp_get_sockfd(c->st));
     amqp_set_rpc_timeout(c->st, &tv);
     amqp_set_handshake_timeout(c->st, &tv);
@@ -157,14 +159,18 @@ out:
 void rmq_close(struct rmq_conn *c)
 {
     if (c->st) {
-        if (c->open && !c->broken) {
+        /* After a partly written frame anything more is garbage to the broker. */
+        if (c->open && !c->broken && rmq_pending(c) == 0) {
             amqp_channel_close(c->st, 1, AMQP_REPLY_SUCCESS);
             amqp_connection_close(c->st, AMQP_REPLY_SUCCESS);
         }
         amqp_destroy_connection(c->st);
     }
     free(c->win);
+    free(c->out);
     c->win = NULL;
+    c->out = NULL;
+    c->out_off = c->out_len = c->out_cap = 0;
     c->st = NULL;
     c->open = 0;
 }
@@ -277,35 +283,30 @@ static void add_header_str(amqp_table_entry_t *h, int *n, const char *k, const c
         h[(*n)++] = str_arg(k, v);
 }
 
-static int publish(struct rmq_conn *c, const char *exchange, const char *routing_key, int mandatory,
-                   const struct rmq_props *p, long attempt, const void *body, size_t len,
-                   uint64_t *tag)
+/* Fill props (and the header table h, 4 entries) for one publish. */
+static void set_props(amqp_basic_properties_t *props, amqp_table_entry_t *h,
+                      const struct rmq_props *p, long attempt)
 {
-    amqp_basic_properties_t props;
-    amqp_table_entry_t h[4];
     int n = 0;
-
-    if (!c->open || c->broken)
-        return GD_EAMQP_CLOSED;
-    memset(&props, 0, sizeof(props));
-    props._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG;
-    props.content_type = amqp_cstring_bytes("application/json");
-    props.delivery_mode = 2;
+    memset(props, 0, sizeof(*props));
+    props->_flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG;
+    props->content_type = amqp_cstring_bytes("application/json");
+    props->delivery_mode = 2;
     if (p->message_id) {
-        props._flags |= AMQP_BASIC_MESSAGE_ID_FLAG;
-        props.message_id = amqp_cstring_bytes(p->message_id);
+        props->_flags |= AMQP_BASIC_MESSAGE_ID_FLAG;
+        props->message_id = amqp_cstring_bytes(p->message_id);
     }
     if (p->type) {
-        props._flags |= AMQP_BASIC_TYPE_FLAG;
-        props.type = amqp_cstring_bytes(p->type);
+        props->_flags |= AMQP_BASIC_TYPE_FLAG;
+        props->type = amqp_cstring_bytes(p->type);
     }
     if (p->app_id) {
-        props._flags |= AMQP_BASIC_APP_ID_FLAG;
-        props.app_id = amqp_cstring_bytes(p->app_id);
+        props->_flags |= AMQP_BASIC_APP_ID_FLAG;
+        props->app_id = amqp_cstring_bytes(p->app_id);
     }
     if (p->timestamp_s) {
-        props._flags |= AMQP_BASIC_TIMESTAMP_FLAG;
-        props.timestamp = (uint64_t)p->timestamp_s;
+        props->_flags |= AMQP_BASIC_TIMESTAMP_FLAG;
+        props->timestamp = (uint64_t)p->timestamp_s;
     }
     if (p->event_id)
         h[n++] = long_arg("x-event-id", p->event_id);
@@ -314,10 +315,35 @@ static int publish(struct rmq_conn *c, const char *exchange, const char *routing
     if (attempt > 0)
         h[n++] = long_arg("x-attempt", attempt);
     if (n) {
-        props._flags |= AMQP_BASIC_HEADERS_FLAG;
-        props.headers.num_entries = n;
-        props.headers.entries = h;
+        props->_flags |= AMQP_BASIC_HEADERS_FLAG;
+        props->headers.num_entries = n;
+        props->headers.entries = h;
     }
+}
+
+/* The tag the next publish gets (confirm mode), after making room for it. */
+static int next_tag(struct rmq_conn *c, uint64_t *tag)
+{
+    if (!c->confirming)
+        return GD_OK;
+    if (win_reserve(c, c->next_tag + 1) != GD_OK)
+        return GD_ENOMEM;
+    c->next_tag++;
+    if (tag)
+        *tag = c->next_tag;
+    return GD_OK;
+}
+
+static int publish(struct rmq_conn *c, const char *exchange, const char *routing_key, int mandatory,
+                   const struct rmq_props *p, long attempt, const void *body, size_t len,
+                   uint64_t *tag)
+{
+    amqp_basic_properties_t props;
+    amqp_table_entry_t h[4];
+
+    if (!c->open || c->broken)
+        return GD_EAMQP_CLOSED;
+    set_props(&props, h, p, attempt);
     if (c->confirming && win_reserve(c, c->next_tag + 1) != GD_OK)
         return GD_ENOMEM;
     amqp_bytes_t b = {len, (void *)(uintptr_t)body};
@@ -328,12 +354,164 @@ static int publish(struct rmq_conn *c, const char *exchange, const char *routing
         c->broken = 1;
         return GD_EAMQP_CLOSED;
     }
-    if (c->confirming) {
-        c->next_tag++;
-        if (tag)
-            *tag = c->next_tag;
+    return next_tag(c, tag);
+}
+
+/* AMQP 0-9-1 framing, for rmq_publish_buffered. */
+#define FRAME_HEAD 7 /* type, channel, payload size */
+#define FRAME_END  0xCE
+
+static void put16(unsigned char *b, uint16_t v)
+{
+    b[0] = (unsigned char)(v >> 8);
+    b[1] = (unsigned char)v;
+}
+
+static void put32(unsigned char *b, uint32_t v)
+{
+    put16(b, (uint16_t)(v >> 16));
+    put16(b + 2, (uint16_t)v);
+}
+
+static void put64(unsigned char *b, uint64_t v)
+{
+    put32(b, (uint32_t)(v >> 32));
+    put32(b + 4, (uint32_t)v);
+}
+
+/* Room for need more bytes at out + out_len (compacting what was written). */
+static int out_reserve(struct rmq_conn *c, size_t need)
+{
+    if (c->out_off > 0 && c->out_off == c->out_len)
+        c->out_off = c->out_len = 0;
+    if (c->out_len + need <= c->out_cap)
+        return GD_OK;
+    if (c->out_off > 0) {
+        memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
+        c->out_len -= c->out_off;
+        c->out_off = 0;
+        if (c->out_len + need <= c->out_cap)
+            return GD_OK;
+    }
+    size_t cap = c->out_cap ? c->out_cap : 16384;
+    while (cap < c->out_len + need)
+        cap *= 2;
+    unsigned char *o = realloc(c->out, cap);
+    if (!o)
+        return GD_ENOMEM;
+    c->out = o;
+    c->out_cap = cap;
+    return GD_OK;
+}
+
+/* Frame the payload just written at f + FRAME_HEAD (size n) and commit it. */
+static void out_frame(struct rmq_conn *c, int type, size_t n)
+{
+    unsigned char *f = c->out + c->out_len;
+    f[0] = (unsigned char)type;
+    put16(f + 1, 1); /* channel */
+    put32(f + 3, (uint32_t)n);
+    f[FRAME_HEAD + n] = FRAME_END;
+    c->out_len += FRAME_HEAD + n + 1;
+}
+
+/* Encode the method and header frames of one publish onto out; 0 or a code. */
+static int encode_head(struct rmq_conn *c, const char *exchange, const char *routing_key,
+                       int mandatory, const amqp_basic_properties_t *props, size_t len)
+{
+    size_t el = strlen(exchange), rl = strlen(routing_key);
+    /* method id 4 + ticket 2 + shortstr exchange + shortstr key + bits 1 */
+    size_t method_max = 4 + 2 + 1 + el + 1 + rl + 1;
+    size_t props_max = 4096; /* ours are a few hundred bytes; encoding checks */
+    if (el > 255 || rl > 255)
+        return GD_EINVAL;
+    if (out_reserve(c, 2 * (FRAME_HEAD + 1) + method_max + 12 + props_max) != GD_OK)
+        return GD_ENOMEM;
+    amqp_basic_publish_t m = {0, amqp_cstring_bytes(exchange), amqp_cstring_bytes(routing_key),
+                              (amqp_boolean_t)(mandatory != 0), 0};
+    unsigned char *pl = c->out + c->out_len + FRAME_HEAD;
+    put32(pl, AMQP_BASIC_PUBLISH_METHOD);
+    int n =
+        amqp_encode_method(AMQP_BASIC_PUBLISH_METHOD, &m, (amqp_bytes_t){method_max - 4, pl + 4});
+    if (n < 0)
+        return GD_EINVAL;
+    out_frame(c, AMQP_FRAME_METHOD, (size_t)n + 4);
+    pl = c->out + c->out_len + FRAME_HEAD;
+    put16(pl, AMQP_BASIC_CLASS);
+    put16(pl + 2, 0); /* weight */
+    put64(pl + 4, len);
+    n = amqp_encode_properties(AMQP_BASIC_CLASS, (void *)(uintptr_t)props,
+                               (amqp_bytes_t){props_max, pl + 12});
+    if (n < 0)
+        return GD_EINVAL;
+    out_frame(c, AMQP_FRAME_HEADER, (size_t)n + 12);
+    return GD_OK;
+}
+
+/* Encode the body frames (frame_max bounded) onto out. */
+static int encode_body(struct rmq_conn *c, const void *body, size_t len)
+{
+    int fm = amqp_get_frame_max(c->st);
+    size_t chunk = fm > FRAME_HEAD + 1 ? (size_t)fm - (FRAME_HEAD + 1) : 4096;
+    for (size_t off = 0; off < len; off += chunk) {
+        size_t n = len - off < chunk ? len - off : chunk;
+        if (out_reserve(c, FRAME_HEAD + n + 1) != GD_OK)
+            return GD_ENOMEM;
+        memcpy(c->out + c->out_len + FRAME_HEAD, (const char *)body + off, n);
+        out_frame(c, AMQP_FRAME_BODY, n);
     }
     return GD_OK;
+}
+
+int rmq_publish_buffered(struct rmq_conn *c, const char *exchange, const char *routing_key,
+                         int mandatory, const struct rmq_props *p, const void *body, size_t len,
+                         uint64_t *tag)
+{
+    if (c->tls)
+        return rmq_publish(c, exchange, routing_key, mandatory, p, body, len, tag);
+    if (!c->open || c->broken)
+        return GD_EAMQP_CLOSED;
+    amqp_basic_properties_t props;
+    amqp_table_entry_t h[4];
+    set_props(&props, h, p, 0);
+    size_t mark = c->out_len - c->out_off; /* out_reserve may move the unwritten part */
+    int rc = encode_head(c, exchange, routing_key, mandatory, &props, len);
+    if (rc == GD_OK)
+        rc = encode_body(c, body, len);
+    if (rc == GD_OK)
+        rc = next_tag(c, tag);
+    if (rc != GD_OK) /* nothing of this message stays behind */
+        c->out_len = c->out_off + mark;
+    return rc;
+}
+
+long rmq_flush(struct rmq_conn *c)
+{
+    if (!c->open || c->broken)
+        return GD_EAMQP_CLOSED;
+    int fd = amqp_get_sockfd(c->st);
+    while (c->out_off < c->out_len) {
+        ssize_t n =
+            send(fd, c->out + c->out_off, c->out_len - c->out_off, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            break;
+        if (n <= 0) {
+            snprintf(c->err, sizeof(c->err), "send: %s", n < 0 ? strerror(errno) : "closed");
+            c->broken = 1;
+            return GD_EAMQP_CLOSED;
+        }
+        c->out_off += (size_t)n;
+    }
+    if (c->out_off == c->out_len)
+        c->out_off = c->out_len = 0;
+    return (long)(c->out_len - c->out_off);
+}
+
+size_t rmq_pending(const struct rmq_conn *c)
+{
+    return c->out_len - c->out_off;
 }
 
 int rmq_publish(struct rmq_conn *c, const char *exchange, const char *routing_key, int mandatory,
@@ -426,8 +604,9 @@ static int handle_method(struct rmq_conn *c, amqp_frame_t *f, const struct rmq_c
         amqp_connection_close_t *m = f->payload.method.decoded;
         snprintf(c->err, sizeof(c->err), "connection closed by broker: %u %.*s", m->reply_code,
                  (int)m->reply_text.len, (char *)m->reply_text.bytes);
-        amqp_send_method(c->st, 0, AMQP_CONNECTION_CLOSE_OK_METHOD,
-                         &(amqp_connection_close_ok_t){0});
+        if (rmq_pending(c) == 0) /* never after a partly written frame */
+            amqp_send_method(c->st, 0, AMQP_CONNECTION_CLOSE_OK_METHOD,
+                             &(amqp_connection_close_ok_t){0});
         c->broken = 1;
         return GD_EAMQP_CLOSED;
     }

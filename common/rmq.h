@@ -45,6 +45,10 @@ struct rmq_conn {
     uint64_t win_low; /* lowest tag not yet confirmed */
     char name[160];   /* connection_name */
     char err[256];    /* last error, for logs */
+    int tls;          /* amqps: frames go through rabbitmq-c's TLS socket */
+    /* Frames of rmq_publish_buffered() not written yet: out[out_off, out_len). */
+    unsigned char *out;
+    size_t out_off, out_len, out_cap;
 };
 
 /* Message properties; NULL/0 members are left out. */
@@ -105,6 +109,25 @@ int rmq_publish(struct rmq_conn *c, const char *exchange, const char *routing_ke
 int rmq_publish_retry(struct rmq_conn *c, const char *exchange, const char *routing_key,
                       const struct rmq_props *p, long attempt, const void *body, size_t len,
                       uint64_t *tag);
+/*
+ * rmq_publish() without I/O: the method, header and body frames are encoded
+ * onto the connection's output buffer and written by rmq_flush(), so a batch
+ * of publishes goes out in one send() and nothing ever waits for a broker
+ * that stopped reading (amqp_basic_publish waits for a writable socket
+ * without a deadline: PITFALLS).  The tag is assigned here.  On an amqps
+ * connection the frames cannot bypass TLS: this publishes at once, blocking
+ * like rmq_publish().  Do not mix with rmq_publish() while rmq_pending().
+ */
+int rmq_publish_buffered(struct rmq_conn *c, const char *exchange, const char *routing_key,
+                         int mandatory, const struct rmq_props *p, const void *body, size_t len,
+                         uint64_t *tag);
+/*
+ * Write buffered frames without blocking: the number of bytes still waiting
+ * (poll for POLLOUT and call again), or GD_EAMQP_CLOSED.
+ */
+long rmq_flush(struct rmq_conn *c);
+/* Bytes buffered by rmq_publish_buffered() and not written yet. */
+size_t rmq_pending(const struct rmq_conn *c);
 /*
  * Read confirms for up to timeout_ms (0: only what is already there), calling
  * h for each.  Returns the number of frames handled, or a negative code when

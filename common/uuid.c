@@ -48,6 +48,16 @@ int uuid_random(void *out, size_t n)
     return GD_OK;
 }
 
+char *uuid_hex(char *out, const unsigned char *b, size_t n)
+{
+    static const char digit[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        *out++ = digit[b[i] >> 4];
+        *out++ = digit[b[i] & 15];
+    }
+    return out;
+}
+
 int uuid_v7(char out[UUID_STR_LEN])
 {
     unsigned char b[16];
@@ -59,10 +69,16 @@ int uuid_v7(char out[UUID_STR_LEN])
         b[i] = (unsigned char)(ms >> (40 - 8 * i));
     b[6] = (unsigned char)(0x70 | (b[6] & 0x0f)); /* version 7 */
     b[8] = (unsigned char)(0x80 | (b[8] & 0x3f)); /* variant 10 */
-    snprintf(out, UUID_STR_LEN,
-             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
-             b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
-             b[15]);
+    char *o = uuid_hex(out, b, 4);                /* 8-4-4-4-12 */
+    *o++ = '-';
+    o = uuid_hex(o, b + 4, 2);
+    *o++ = '-';
+    o = uuid_hex(o, b + 6, 2);
+    *o++ = '-';
+    o = uuid_hex(o, b + 8, 2);
+    *o++ = '-';
+    o = uuid_hex(o, b + 10, 6);
+    *o = '\0';
     return GD_OK;
 }
 

@@ -18,6 +18,9 @@ int uuid_v7(char out[UUID_STR_LEN]);
  */
 int uuid_random(void *out, size_t n);
 
+/* Lowercase hex of b[0..n) into out (2n characters, no NUL); returns out + 2n. */
+char *uuid_hex(char *out, const unsigned char *b, size_t n);
+
 /* 1 when s is a canonical lowercase/uppercase 8-4-4-4-12 hex UUID, else 0. */
 int uuid_valid(const char *s);
 

@@ -88,14 +88,12 @@ static void take_traceparent(struct entry_req *er)
         unsigned char r[24];
         if (uuid_random(r, sizeof(r)) != GD_OK)
             memset(r, 0x5a, sizeof(r));
-        char *o = er->traceparent;
-        o += sprintf(o, "00-");
-        for (int i = 0; i < 16; i++)
-            o += sprintf(o, "%02x", r[i]);
-        o += sprintf(o, "-");
-        for (int i = 16; i < 24; i++)
-            o += sprintf(o, "%02x", r[i]);
-        sprintf(o, "-01");
+        char *o = er->traceparent; /* 00-<trace id>-<parent id>-01 */
+        memcpy(o, "00-", 3);
+        o = uuid_hex(o + 3, r, 16);
+        *o++ = '-';
+        o = uuid_hex(o, r + 16, 8);
+        memcpy(o, "-01", 4);
     }
     reply_header(&er->to, "traceparent", er->traceparent);
 }

@@ -30,6 +30,7 @@
 #define PUB_CONNECT_TIMEOUT_MS 1000 /* TCP connect, login and each setup RPC */
 #define PUB_STUCK_MS           1000 /* a blocking call longer than this is cut short */
 #define PUB_WATCH_MS           200
+#define PUB_OUT_MAX            (16 << 20) /* bytes buffered for a broker not reading: 503 beyond */
 
 struct job_list {
     struct pub_job *head, *tail;
@@ -60,6 +61,7 @@ struct publisher {
     struct job_list done;        /* finished, not yet handed to the loop (flush_done) */
     struct backoff bo;
     int64_t next_attempt_ms;
+    int64_t unwritten_since_ms; /* frames waiting for a writable socket since (0: none) */
 };
 
 static void list_push(struct job_list *l, struct pub_job *j)
@@ -147,6 +149,7 @@ static void drop_connection(struct publisher *p, int result)
         log_warn(&(struct log_ctx){.conn = p->conn.name}, "broker connection lost: %s",
                  p->conn.err);
     fail_outstanding(p, result);
+    p->unwritten_since_ms = 0;
     /* A broker that stopped answering would make a polite close wait for
      * its RPC timeout: just drop the socket. */
     p->conn.broken = 1;
@@ -204,26 +207,26 @@ static void on_return(void *arg, const char *message_id)
             j->returned = 1;
 }
 
+/* Encode every queued job onto the connection's output; flush_out writes them. */
 static void publish_incoming(struct publisher *p)
 {
     pthread_mutex_lock(&p->mu);
     struct pub_job *j = list_take_all(&p->incoming);
     pthread_mutex_unlock(&p->mu);
+    blocking_begin(p); /* only amqps publishes at once (and can block) */
     while (j) {
         struct pub_job *next = j->next;
         int rc = p->conn.open ? GD_OK : GD_EAMQP_CONNECT;
         if (rc == GD_OK && p->conn.blocked)
             rc = GD_EAMQP_BLOCKED; /* a publish now would stall until the alarm clears */
+        if (rc == GD_OK && rmq_pending(&p->conn) > PUB_OUT_MAX)
+            rc = GD_EAMQP_BLOCKED; /* the broker is not reading what we wrote */
         if (rc == GD_OK) {
             struct rmq_props props = {
                 j->message_id, MSG_TYPE_ENTRY, "entry-api", time_now_ms() / 1000,
                 j->event_id,   j->traceparent, NULL};
-            /* rabbitmq-c waits for a writable socket without a deadline: a
-             * broker that stopped reading stalls us here (the watchdog). */
-            blocking_begin(p);
-            rc = rmq_publish(&p->conn, EX_ENTRY, j->routing_key, 1, &props, j->body, j->len,
-                             &j->tag);
-            blocking_end(p);
+            rc = rmq_publish_buffered(&p->conn, EX_ENTRY, j->routing_key, 1, &props, j->body,
+                                      j->len, &j->tag);
         }
         if (rc != GD_OK) {
             finish(p, j, rc);
@@ -235,6 +238,33 @@ static void publish_incoming(struct publisher *p)
             list_push(&p->outstanding, j);
         }
         j = next;
+    }
+    blocking_end(p);
+}
+
+/*
+ * Write what publish_incoming encoded, without blocking: one send() for a
+ * whole batch.  Bytes the socket does not take wait for POLLOUT; a broker
+ * that takes none for PUB_STUCK_MS has stopped reading and the connection
+ * is dropped (its jobs fail with 503), as the watchdog does for amqps.
+ */
+static void flush_out(struct publisher *p)
+{
+    size_t before = rmq_pending(&p->conn);
+    if (!p->conn.open || before == 0)
+        return;
+    long left = rmq_flush(&p->conn);
+    int64_t now = time_mono_ms();
+    if (left < 0) {
+        drop_connection(p, GD_EAMQP_CLOSED);
+    } else if (left == 0 || (size_t)left < before) {
+        p->unwritten_since_ms = left ? now : 0;
+    } else if (!p->unwritten_since_ms) {
+        p->unwritten_since_ms = now;
+    } else if (now - p->unwritten_since_ms >= PUB_STUCK_MS) {
+        snprintf(p->conn.err, sizeof(p->conn.err), "broker took no bytes for %lld ms",
+                 (long long)(now - p->unwritten_since_ms));
+        drop_connection(p, GD_EAMQP_CLOSED);
     }
 }
 
@@ -302,9 +332,11 @@ static void *pub_thread(void *arg)
         if (!p->conn.open && !stopping && time_mono_ms() >= p->next_attempt_ms)
             connect_broker(p);
         publish_incoming(p);
+        flush_out(p);
         flush_done(p); /* before sleeping */
         if (p->conn.open && rmq_buffered(&p->conn) == 0) {
-            struct pollfd fds[2] = {{p->wake_fd, POLLIN, 0}, {rmq_fd(&p->conn), POLLIN, 0}};
+            short out = rmq_pending(&p->conn) ? POLLOUT : 0;
+            struct pollfd fds[2] = {{p->wake_fd, POLLIN, 0}, {rmq_fd(&p->conn), POLLIN | out, 0}};
             if (poll(fds, 2, poll_timeout(p)) > 0 && (fds[0].revents & POLLIN)) {
                 uint64_t v;
                 ssize_t r = read(p->wake_fd, &v, sizeof(v));
@@ -318,6 +350,7 @@ static void *pub_thread(void *arg)
                 (void)r;
             }
         }
+        flush_out(p);
         if (p->conn.open && rmq_pump(&p->conn, 0, &h) < 0)
             drop_connection(p, GD_EAMQP_CLOSED);
         note_alarm(p);

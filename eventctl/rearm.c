@@ -239,6 +239,12 @@ int verb_rearm(struct ctl *c, int argc, char **argv)
                          k[K_WINNERS], k[K_LOSERS], k[K_NOTIFIED], k[K_ELIGIBLE]};
     if (rcmd(c, 9, del) || load_all(c, ev, &s, k, n) || write_meta(c, &s, k, &left, &state))
         goto out;
+    /* entry-api instances hold sold_out/closed in memory: tell them the rebuilt state. */
+    char chan[64];
+    rds_key(chan, sizeof(chan), ev, "state");
+    const char *pub[] = {"PUBLISH", chan, strcmp(state, "armed") == 0 ? "open" : state};
+    if (rcmd(c, 3, pub))
+        goto out;
     printf("rearmed event %lld: state %s, stock %ld of %s winnable, %ld winners (last rank %s),"
            " %ld losers, %ld entries, %ld notified, %ld eligible\n",
            ev, state, left, s.winnable, n[K_WINNERS], s.last_seq, n[K_LOSERS], n[K_ENTRIES],

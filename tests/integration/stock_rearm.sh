@@ -14,6 +14,8 @@
 #      again, rearm: every key equal to before (stock 0, state sold_out,
 #      last rank 100); rearm --force rebuilds the same again; reconcile
 #      --final clean; one more entry loses.
+#   Each rearm publishes the rebuilt state on ev:{id}:state (open, then
+#   sold_out), so entry-api instances drop or take up their 410 from memory.
 source "$(dirname "$0")/../lib.sh"
 
 STOCK=110 SAFETY=10 PREFIX="ra$$-"
@@ -39,6 +41,19 @@ snapshot() {
 }
 same() { diff -q "$1/$3" "$2/$3" >/dev/null && echo same || echo "different ($(diff "$1/$3" "$2/$3" | head -3 | tr '\n' ' '))"; }
 lose_redis_state() { for s in $SFX; do redis_q DEL "ev:{$EV}:$s" >/dev/null; done; }
+# listen FILE: a subscriber to the event's state channel (pid in LISTENER)
+listen() {
+  redis_q SUBSCRIBE "ev:{$EV}:state" >"$1" &
+  LISTENER=$!
+  poll_until 5 grep -q '^subscribe$' "$1"
+}
+# heard FILE: the messages the subscriber got, space-separated
+heard() {
+  sleep 0.5
+  kill "$LISTENER" 2>/dev/null || true
+  wait "$LISTENER" 2>/dev/null || true
+  awk 'prev == "message" {getline; print} {prev = $0}' "$1" | tr '\n' ' ' | sed 's/ $//'
+}
 feed() { "$BIN_FEED" publish --event "$EV" --prefix "$PREFIX" "$@" >/dev/null; }
 
 # --- 1. lost after 60 winners, one entry in flight -----------------------------
@@ -56,9 +71,11 @@ mgmt_dlq_get "$T_DIR/dlq.json"
 expect "held entry: not dead-lettered" "$(mgmt_dlq_count "$T_DIR/dlq.json" "$EV")" 0
 expect "the consumer says it waits for a rearm" \
   "$(grep -q 'until `eventctl rearm' "$T_DIR/stock.log" && echo yes || echo no)" yes
+listen "$T_DIR/sub1.txt"
 LOG_LEVEL=warn "$BIN_CTL" rearm "$EV" >"$T_DIR/rearm1.txt" && rc=0 || rc=$?
 cat "$T_DIR/rearm1.txt"
 expect "rearm exit code" "$rc" 0
+expect "rearm published the state" "$(heard "$T_DIR/sub1.txt")" open
 stock_wait_rows "$EV" 61 30
 stock_wait_settled "$EV" 30
 expect "held entry decided with the next rank" \
@@ -87,9 +104,11 @@ expect "winners" "$(stock_rows "$EV" "outcome='won'")" $WINNABLE
 snapshot "$T_DIR/s2"
 expect "sold out before the loss" "$(grep -c $'^state\tsold_out$' "$T_DIR/s2/meta")" 1
 lose_redis_state
+listen "$T_DIR/sub2.txt"
 LOG_LEVEL=warn "$BIN_CTL" rearm "$EV" >"$T_DIR/rearm2.txt" && rc=0 || rc=$?
 cat "$T_DIR/rearm2.txt"
 expect "rearm exit code" "$rc" 0
+expect "rearm after sold out published the state" "$(heard "$T_DIR/sub2.txt")" sold_out
 snapshot "$T_DIR/r2"
 for f in $SFX; do expect "rebuilt after sold out: $f" "$(same "$T_DIR/s2" "$T_DIR/r2" $f)" same; done
 LOG_LEVEL=warn "$BIN_CTL" rearm "$EV" --force >/dev/null && rc=0 || rc=$?

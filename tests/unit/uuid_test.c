@@ -195,6 +195,23 @@ TEST(random_pool_not_shared_with_child)
     CHECK(memcmp(big, big2, sizeof big) != 0);
 }
 
+/* uuid_hex: every byte value, lowercase, two digits each, nothing past 2n. */
+TEST(hex_all_bytes)
+{
+    unsigned char b[256];
+    char out[2 * 256 + 1], want[3];
+    for (int i = 0; i < 256; i++)
+        b[i] = (unsigned char)i;
+    memset(out, 'Z', sizeof(out));
+    CHECK(uuid_hex(out, b, 256) == out + 512);
+    CHECK(out[512] == 'Z');
+    for (int i = 0; i < 256; i++) {
+        snprintf(want, sizeof(want), "%02x", i);
+        CHECK(out[2 * i] == want[0] && out[2 * i + 1] == want[1]);
+    }
+    CHECK(uuid_hex(out, b, 0) == out);
+}
+
 int main(void)
 {
     RUN(layout_on_many_ids);
@@ -203,5 +220,6 @@ int main(void)
     RUN(valid_accepts);
     RUN(valid_refuses);
     RUN(random_pool_not_shared_with_child);
+    RUN(hex_all_bytes);
     return TEST_DONE();
 }
