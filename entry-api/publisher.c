@@ -2,9 +2,13 @@
  * publisher.c - the broker thread: one confirm-mode AMQP connection, jobs
  * in from the loop (mutex + eventfd), completions out to the loop
  * (event_active).  Every job ends exactly once: confirmed, nacked,
- * returned, blocked, timed out or failed with its connection.  A loop-side
- * watchdog cuts a rabbitmq-c call that blocks (a broker that stopped
- * reading) by shutting the socket down.
+ * returned, blocked, timed out or failed with its connection.  Each batch
+ * of jobs is encoded into one buffer (rmq_publish_buffered) and written with
+ * non-blocking send()s: one system call for the batch, and a broker that
+ * stopped reading (its socket full) is noticed after PUB_STUCK_MS instead of
+ * blocking the thread.  Over amqps rabbitmq-c writes each publish itself and
+ * can block: a loop-side watchdog then cuts the call by shutting the socket
+ * down.
  */
 #include "publisher.h"
 

@@ -43,7 +43,7 @@ same() { diff -q "$1/$3" "$2/$3" >/dev/null && echo same || echo "different ($(d
 lose_redis_state() { for s in $SFX; do redis_q DEL "ev:{$EV}:$s" >/dev/null; done; }
 # listen FILE: a subscriber to the event's state channel (pid in LISTENER)
 listen() {
-  redis_q SUBSCRIBE "ev:{$EV}:state" >"$1" &
+  redis-cli -h 127.0.0.1 -p 6379 SUBSCRIBE "ev:{$EV}:state" >"$1" & # not redis_q: $! is redis-cli
   LISTENER=$!
   poll_until 5 grep -q '^subscribe$' "$1"
 }
