@@ -2,10 +2,12 @@
 
 #include <errno.h>
 #include <netinet/in.h>
+#include <linux/sockios.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -467,8 +469,18 @@ int rmq_publish_buffered(struct rmq_conn *c, const char *exchange, const char *r
                          int mandatory, const struct rmq_props *p, const void *body, size_t len,
                          uint64_t *tag)
 {
-    if (c->tls)
+    if (c->tls) {
+        /* rabbitmq-c writes the TLS records itself and waits for room
+         * without a deadline: only with plenty of room in the socket. */
+        int queued = 0, size = 0;
+        socklen_t sl = sizeof(size);
+        int fd = amqp_get_sockfd(c->st);
+        if (ioctl(fd, SIOCOUTQ, &queued) != 0 ||
+            getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, &sl) != 0 || queued > size / 2 ||
+            (size_t)(size - queued) < len + 4096)
+            return GD_EAMQP_BLOCKED;
         return rmq_publish(c, exchange, routing_key, mandatory, p, body, len, tag);
+    }
     if (!c->open || c->broken)
         return GD_EAMQP_CLOSED;
     amqp_basic_properties_t props;

@@ -115,8 +115,10 @@ int rmq_publish_retry(struct rmq_conn *c, const char *exchange, const char *rout
  * of publishes goes out in one send() and nothing ever waits for a broker
  * that stopped reading (amqp_basic_publish waits for a writable socket
  * without a deadline: PITFALLS).  The tag is assigned here.  On an amqps
- * connection the frames cannot bypass TLS: this publishes at once, blocking
- * like rmq_publish().  Do not mix with rmq_publish() while rmq_pending().
+ * connection the frames cannot bypass TLS: this publishes at once through
+ * rabbitmq-c, and only when the socket's send buffer is at most half full
+ * (so the write cannot wait); else GD_EAMQP_BLOCKED, the broker is not
+ * reading.  Do not mix with rmq_publish() while rmq_pending().
  */
 int rmq_publish_buffered(struct rmq_conn *c, const char *exchange, const char *routing_key,
                          int mandatory, const struct rmq_props *p, const void *body, size_t len,

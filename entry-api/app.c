@@ -12,8 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <event2/thread.h>
-
 #include "conns.h"
 #include "errors.h"
 #include "evstate.h"
@@ -81,8 +79,6 @@ int app_init(struct app *a, const struct gd_config *cfg, struct metrics *metrics
     a->worker = worker;
     a->metrics = metrics;
     a->m = metrics_slot(metrics, worker);
-    if (evthread_use_pthreads() != 0) /* the publisher thread activates events */
-        return GD_ENOMEM;
     /* The changelist folds evhttp's per-request disable/enable of a
      * connection's read and write events into one epoll_ctl (or none). */
     struct event_config *ec = event_config_new();

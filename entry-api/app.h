@@ -1,6 +1,6 @@
 /*
  * app.h - one entry-api worker: its event loop, HTTP server and connection
- * tracking, Redis gate, sold-out memory, publisher thread and metrics slot.
+ * tracking, Redis gate, sold-out memory, publisher and metrics slot.
  * Every worker has its own connections; they share only the listening port
  * and the metrics region.  Callbacks reach this through `void *arg`.
  */

@@ -1,26 +1,24 @@
 /*
- * publisher.c - the broker thread: one confirm-mode AMQP connection, jobs
- * in from the loop (mutex + eventfd), completions out to the loop
- * (event_active).  Every job ends exactly once: confirmed, nacked,
- * returned, blocked, timed out or failed with its connection.  Each batch
- * of jobs is encoded into one buffer (rmq_publish_buffered) and written with
- * non-blocking send()s: one system call for the batch, and a broker that
- * stopped reading (its socket full) is noticed after PUB_STUCK_MS instead of
- * blocking the thread.  Over amqps rabbitmq-c writes each publish itself and
- * can block: a loop-side watchdog then cuts the call by shutting the socket
- * down.
+ * publisher.c - the broker side of a worker, on its event loop: one
+ * confirm-mode AMQP connection.  A job is encoded at once into the
+ * connection's output buffer (rmq_publish_buffered); the buffer is written
+ * with non-blocking send()s once per loop turn, so a burst of entries costs
+ * one system call, and confirms are read when the socket is readable.  Only
+ * the connect (TCP, login, topology, confirm.select: blocking rabbitmq-c
+ * calls) runs on a helper thread, which hands the open connection over.
+ *
+ * Every job ends exactly once, on the loop and never inside pub_submit:
+ * confirmed, nacked, returned, blocked, timed out or failed with its
+ * connection.  A broker that takes no bytes for PUB_STUCK_MS (it stopped
+ * reading), or confirms nothing within the confirm timeout, loses its
+ * connection and the jobs on it fail (503; the gate is rolled back).
  */
 #include "publisher.h"
 
-#include <errno.h>
-#include <poll.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <sys/eventfd.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "backoff.h"
@@ -32,40 +30,45 @@
 #include "topology.h"
 
 #define PUB_CONNECT_TIMEOUT_MS 1000 /* TCP connect, login and each setup RPC */
-#define PUB_STUCK_MS           1000 /* a blocking call longer than this is cut short */
-#define PUB_WATCH_MS           200
+#define PUB_STUCK_MS           1000 /* unwritten bytes the broker takes none of */
+#define PUB_TICK_MS            100
 #define PUB_OUT_MAX            (16 << 20) /* bytes buffered for a broker not reading: 503 beyond */
 
 struct job_list {
     struct pub_job *head, *tail;
 };
 
-struct publisher {
-    struct pub_opts opts;
+/* The connect helper thread and what it hands to the loop. */
+struct connector {
     pthread_t thread;
     pthread_mutex_t mu;
-    struct job_list incoming; /* loop -> thread, under mu */
-    struct job_list finished; /* thread -> loop, under mu */
-    int wake_fd;              /* eventfd: new jobs or stop */
-    struct event *done_ev;    /* activated by the thread, runs on the loop */
-    atomic_int stop;
-    atomic_int ready;
-    atomic_int alarm; /* mirror of conn.blocked for the loop thread */
-    atomic_long in_flight;
-    /* The stuck-call watchdog (loop side): the thread stamps blocking_since
-     * around every rabbitmq-c call that can block, and files the socket under
-     * mu so the loop never shuts down a socket number already reused. */
-    atomic_llong blocking_since_ms;
-    atomic_int exited; /* the thread is about to return */
-    int sock_fd;       /* under mu; -1 when closed */
-    struct event *watch_ev;
-    /* thread-private */
+    pthread_cond_t cv;
+    int want;  /* loop -> thread: connect now */
+    int quit;  /* loop -> thread: exit */
+    int ready; /* thread -> loop: conn/rc hold a result */
+    int rc;
     struct rmq_conn conn;
+    int wake_fd; /* eventfd the loop reads: a result is there */
+};
+
+struct publisher {
+    struct pub_opts opts;
+    struct event_base *base;
+    struct rmq_conn conn;
+    int open;       /* conn is ours and usable */
+    int connecting; /* a connect is on the helper thread */
+    int stopping;
+    int alarm; /* conn.blocked as last logged */
+    long in_flight;
     struct job_list outstanding; /* published, ordered by tag */
-    struct job_list done;        /* finished, not yet handed to the loop (flush_done) */
+    struct job_list finished;    /* ended, their done callbacks not run yet */
+    int64_t unwritten_since_ms;  /* bytes waiting for a writable socket since (0: none) */
+    int flush_queued;            /* flush_ev is active for this loop turn */
     struct backoff bo;
     int64_t next_attempt_ms;
-    int64_t unwritten_since_ms; /* frames waiting for a writable socket since (0: none) */
+    struct event *read_ev, *write_ev; /* on the connection's socket while open */
+    struct event *flush_ev, *done_ev, *tick_ev, *connected_ev;
+    struct connector cn;
 };
 
 static void list_push(struct job_list *l, struct pub_job *j)
@@ -78,73 +81,97 @@ static void list_push(struct job_list *l, struct pub_job *j)
     l->tail = j;
 }
 
-static struct pub_job *list_take_all(struct job_list *l)
-{
-    struct pub_job *h = l->head;
-    l->head = l->tail = NULL;
-    return h;
-}
-
-/* Thread side: a job is finished; flush_done hands it to the loop. */
+/* A job has ended: its callback runs from done_ev, never inside the caller. */
 static void finish(struct publisher *p, struct pub_job *j, int result)
 {
     j->result = result;
-    list_push(&p->done, j);
+    list_push(&p->finished, j);
+    event_active(p->done_ev, EV_READ, 0);
 }
 
-/* Thread side: hand every finished job to the loop at once: one lock and
- * one wake-up of the loop for a whole batch of confirms (a multiple ack
- * finishes hundreds), not one per job. */
-static void flush_done(struct publisher *p)
+static void run_finished(struct publisher *p)
 {
-    if (!p->done.head)
-        return;
-    pthread_mutex_lock(&p->mu);
-    if (p->finished.tail)
-        p->finished.tail->next = p->done.head;
-    else
-        p->finished.head = p->done.head;
-    p->finished.tail = p->done.tail;
-    pthread_mutex_unlock(&p->mu);
-    p->done.head = p->done.tail = NULL;
-    event_active(p->done_ev, EV_READ, 0);
+    struct pub_job *j = p->finished.head;
+    p->finished.head = p->finished.tail = NULL;
+    while (j) {
+        struct pub_job *next = j->next;
+        j->done(j, j->arg);
+        j = next;
+    }
+}
+
+static void on_done(evutil_socket_t fd, short what, void *arg)
+{
+    run_finished(arg);
 }
 
 static void fail_outstanding(struct publisher *p, int result)
 {
-    struct pub_job *j = list_take_all(&p->outstanding);
+    struct pub_job *j = p->outstanding.head;
+    p->outstanding.head = p->outstanding.tail = NULL;
     while (j) {
         struct pub_job *next = j->next;
-        atomic_fetch_sub(&p->in_flight, 1);
+        p->in_flight--;
         finish(p, j, result);
         j = next;
     }
 }
 
-static void blocking_begin(struct publisher *p)
+/* ---- the connect helper thread ----------------------------------------- */
+
+static void *connector_main(void *arg)
 {
-    atomic_store(&p->blocking_since_ms, time_mono_ms());
+    struct publisher *p = arg;
+    struct connector *cn = &p->cn;
+    pthread_mutex_lock(&cn->mu);
+    for (;;) {
+        while (!cn->want && !cn->quit)
+            pthread_cond_wait(&cn->cv, &cn->mu);
+        if (cn->quit)
+            break;
+        cn->want = 0;
+        pthread_mutex_unlock(&cn->mu);
+        struct rmq_conn c;
+        struct rmq_opts o = {p->opts.amqp_url, "entry-api", p->opts.instance,
+                             "publish",        0,           PUB_CONNECT_TIMEOUT_MS};
+        int rc = rmq_open_publisher(&c, &o);
+        pthread_mutex_lock(&cn->mu);
+        cn->conn = c; /* handed over whole: the thread never touches it again */
+        cn->rc = rc;
+        cn->ready = 1;
+        uint64_t one = 1;
+        ssize_t w = write(cn->wake_fd, &one, sizeof(one));
+        (void)w; /* an eventfd saturates, never fails for us */
+    }
+    pthread_mutex_unlock(&cn->mu);
+    return NULL;
 }
 
-static void blocking_end(struct publisher *p)
+static void request_connect(struct publisher *p)
 {
-    atomic_store(&p->blocking_since_ms, 0);
+    p->connecting = 1;
+    pthread_mutex_lock(&p->cn.mu);
+    p->cn.want = 1;
+    pthread_cond_signal(&p->cn.cv);
+    pthread_mutex_unlock(&p->cn.mu);
 }
 
-static void file_socket(struct publisher *p, int fd)
-{
-    pthread_mutex_lock(&p->mu);
-    p->sock_fd = fd;
-    pthread_mutex_unlock(&p->mu);
-}
+/* ---- the connection on the loop ---------------------------------------- */
 
-/* Close the connection; unfiled first, so the watchdog never touches it again. */
+static void on_read(evutil_socket_t fd, short what, void *arg);
+static void on_writable(evutil_socket_t fd, short what, void *arg);
+
 static void close_connection(struct publisher *p)
 {
-    file_socket(p, -1);
-    blocking_begin(p);
-    rmq_close(&p->conn);
-    blocking_end(p);
+    if (p->read_ev)
+        event_free(p->read_ev);
+    if (p->write_ev)
+        event_free(p->write_ev);
+    p->read_ev = p->write_ev = NULL;
+    rmq_close(&p->conn); /* polite only if it is healthy and nothing half-written */
+    p->open = 0;
+    p->alarm = 0;
+    p->unwritten_since_ms = 0;
 }
 
 static void drop_connection(struct publisher *p, int result)
@@ -153,35 +180,81 @@ static void drop_connection(struct publisher *p, int result)
         log_warn(&(struct log_ctx){.conn = p->conn.name}, "broker connection lost: %s",
                  p->conn.err);
     fail_outstanding(p, result);
-    p->unwritten_since_ms = 0;
     /* A broker that stopped answering would make a polite close wait for
      * its RPC timeout: just drop the socket. */
     p->conn.broken = 1;
     close_connection(p);
-    atomic_store(&p->ready, 0);
     p->next_attempt_ms = time_mono_ms() + backoff_next_ms(&p->bo);
 }
 
-static int connect_broker(struct publisher *p)
+/* The helper thread has a result: adopt the connection, or retry later. */
+static void on_connected(evutil_socket_t fd, short what, void *arg)
 {
-    /* A short connect/RPC bound: the loop fails entries fast while we are
-     * not ready, but jobs queued in that instant wait for this. */
-    struct rmq_opts o = {p->opts.amqp_url, "entry-api", p->opts.instance,
-                         "publish",        0,           PUB_CONNECT_TIMEOUT_MS};
-    blocking_begin(p);
-    int rc = rmq_open_publisher(&p->conn, &o);
-    blocking_end(p);
+    struct publisher *p = arg;
+    uint64_t v;
+    ssize_t r = read(p->cn.wake_fd, &v, sizeof(v));
+    (void)r;
+    pthread_mutex_lock(&p->cn.mu);
+    int have = p->cn.ready, rc = p->cn.rc;
+    struct rmq_conn c = p->cn.conn;
+    p->cn.ready = 0;
+    pthread_mutex_unlock(&p->cn.mu);
+    if (!have)
+        return;
+    p->connecting = 0;
     if (rc != GD_OK) {
-        log_warn(&(struct log_ctx){.conn = p->conn.name}, "broker not usable: %s (%s)", p->conn.err,
+        log_warn(&(struct log_ctx){.conn = c.name}, "broker not usable: %s (%s)", c.err,
                  err_str(rc));
         p->next_attempt_ms = time_mono_ms() + backoff_next_ms(&p->bo);
-        return rc;
+        return;
     }
-    file_socket(p, rmq_fd(&p->conn));
+    p->conn = c;
+    if (p->stopping) {
+        close_connection(p);
+        return;
+    }
+    int sock = rmq_fd(&p->conn);
+    p->read_ev = event_new(p->base, sock, EV_READ | EV_PERSIST, on_read, p);
+    p->write_ev = event_new(p->base, sock, EV_WRITE, on_writable, p);
+    if (!p->read_ev || !p->write_ev || event_add(p->read_ev, NULL) != 0) {
+        snprintf(p->conn.err, sizeof(p->conn.err), "out of memory for its events");
+        drop_connection(p, GD_EAMQP_CONNECT);
+        return;
+    }
+    p->open = 1;
     backoff_reset(&p->bo);
-    atomic_store(&p->ready, 1);
     log_info(&(struct log_ctx){.conn = p->conn.name}, "broker connected");
-    return GD_OK;
+}
+
+/* Write what is buffered; bytes the socket does not take wait for EV_WRITE. */
+static void flush_out(struct publisher *p)
+{
+    size_t before = rmq_pending(&p->conn);
+    if (!p->open || before == 0)
+        return;
+    long left = rmq_flush(&p->conn);
+    if (left < 0) {
+        drop_connection(p, GD_EAMQP_CLOSED);
+        return;
+    }
+    if (left == 0)
+        p->unwritten_since_ms = 0;
+    else if ((size_t)left < before || !p->unwritten_since_ms)
+        p->unwritten_since_ms = time_mono_ms(); /* progress: the broker reads */
+    if (left > 0)
+        event_add(p->write_ev, NULL);
+}
+
+static void on_flush(evutil_socket_t fd, short what, void *arg)
+{
+    struct publisher *p = arg;
+    p->flush_queued = 0;
+    flush_out(p);
+}
+
+static void on_writable(evutil_socket_t fd, short what, void *arg)
+{
+    flush_out(arg);
 }
 
 static void on_confirm(void *arg, uint64_t tag, int ok)
@@ -199,7 +272,7 @@ static void on_confirm(void *arg, uint64_t tag, int ok)
     *pp = j->next;
     if (p->outstanding.tail == j)
         p->outstanding.tail = prev;
-    atomic_fetch_sub(&p->in_flight, 1);
+    p->in_flight--;
     finish(p, j, !ok ? GD_EAMQP_NACK : j->returned ? GD_EAMQP_RETURNED : GD_OK);
 }
 
@@ -211,71 +284,42 @@ static void on_return(void *arg, const char *message_id)
             j->returned = 1;
 }
 
-/* Encode every queued job onto the connection's output; flush_out writes them. */
-static void publish_incoming(struct publisher *p)
+/* Log the broker's resource alarm as it starts and ends. */
+static void note_alarm(struct publisher *p)
 {
-    pthread_mutex_lock(&p->mu);
-    struct pub_job *j = list_take_all(&p->incoming);
-    pthread_mutex_unlock(&p->mu);
-    blocking_begin(p); /* only amqps publishes at once (and can block) */
-    while (j) {
-        struct pub_job *next = j->next;
-        int rc = p->conn.open ? GD_OK : GD_EAMQP_CONNECT;
-        if (rc == GD_OK && p->conn.blocked)
-            rc = GD_EAMQP_BLOCKED; /* a publish now would stall until the alarm clears */
-        if (rc == GD_OK && rmq_pending(&p->conn) > PUB_OUT_MAX)
-            rc = GD_EAMQP_BLOCKED; /* the broker is not reading what we wrote */
-        if (rc == GD_OK) {
-            struct rmq_props props = {
-                j->message_id, MSG_TYPE_ENTRY, "entry-api", time_now_ms() / 1000,
-                j->event_id,   j->traceparent, NULL};
-            rc = rmq_publish_buffered(&p->conn, EX_ENTRY, j->routing_key, 1, &props, j->body,
-                                      j->len, &j->tag);
-        }
-        if (rc != GD_OK) {
-            finish(p, j, rc);
-            if (rc == GD_EAMQP_CLOSED)
-                drop_connection(p, GD_EAMQP_CLOSED);
-        } else {
-            j->deadline_ms = time_mono_ms() + p->opts.confirm_timeout_ms;
-            atomic_fetch_add(&p->in_flight, 1);
-            list_push(&p->outstanding, j);
-        }
-        j = next;
-    }
-    blocking_end(p);
+    int now = p->open && p->conn.blocked;
+    if (now && !p->alarm)
+        log_warn(&(struct log_ctx){.conn = p->conn.name},
+                 "broker blocks publishers (resource alarm): not ready");
+    else if (!now && p->alarm)
+        log_info(&(struct log_ctx){.conn = p->conn.name}, "broker unblocked publishers");
+    p->alarm = now;
 }
 
-/*
- * Write what publish_incoming encoded, without blocking: one send() for a
- * whole batch.  Bytes the socket does not take wait for POLLOUT; a broker
- * that takes none for PUB_STUCK_MS has stopped reading and the connection
- * is dropped (its jobs fail with 503), as the watchdog does for amqps.
- */
-static void flush_out(struct publisher *p)
+/* Confirms, returns and connection.blocked/unblocked, all that is readable now. */
+static void on_read(evutil_socket_t fd, short what, void *arg)
 {
-    size_t before = rmq_pending(&p->conn);
-    if (!p->conn.open || before == 0)
-        return;
-    long left = rmq_flush(&p->conn);
-    int64_t now = time_mono_ms();
-    if (left < 0) {
-        drop_connection(p, GD_EAMQP_CLOSED);
-    } else if (left == 0 || (size_t)left < before) {
-        p->unwritten_since_ms = left ? now : 0;
-    } else if (!p->unwritten_since_ms) {
-        p->unwritten_since_ms = now;
-    } else if (now - p->unwritten_since_ms >= PUB_STUCK_MS) {
-        snprintf(p->conn.err, sizeof(p->conn.err), "broker took no bytes for %lld ms",
-                 (long long)(now - p->unwritten_since_ms));
-        drop_connection(p, GD_EAMQP_CLOSED);
-    }
+    struct publisher *p = arg;
+    struct rmq_confirm_handler h = {on_confirm, on_return, p};
+    do {
+        if (rmq_pump(&p->conn, 0, &h) < 0) {
+            drop_connection(p, GD_EAMQP_CLOSED);
+            return;
+        }
+    } while (rmq_buffered(&p->conn));
+    note_alarm(p);
 }
 
 static void check_deadlines(struct publisher *p)
 {
     struct pub_job *h = p->outstanding.head;
     int64_t now = time_mono_ms();
+    if (p->unwritten_since_ms && now - p->unwritten_since_ms >= PUB_STUCK_MS) {
+        snprintf(p->conn.err, sizeof(p->conn.err), "broker took no bytes for %lld ms",
+                 (long long)(now - p->unwritten_since_ms));
+        drop_connection(p, GD_EAMQP_CLOSED);
+        return;
+    }
     if (!h || h->deadline_ms > now)
         return;
     if (p->conn.blocked) {
@@ -287,7 +331,7 @@ static void check_deadlines(struct publisher *p)
             p->outstanding.head = h->next;
             if (!h->next)
                 p->outstanding.tail = NULL;
-            atomic_fetch_sub(&p->in_flight, 1);
+            p->in_flight--;
             finish(p, h, GD_EAMQP_BLOCKED);
         }
         return;
@@ -298,112 +342,31 @@ static void check_deadlines(struct publisher *p)
     drop_connection(p, GD_ETIMEOUT);
 }
 
-/* Log the broker's resource alarm as it starts and ends. */
-static void note_alarm(struct publisher *p)
-{
-    int now = p->conn.open && p->conn.blocked;
-    if (now != atomic_load(&p->alarm)) {
-        if (now)
-            log_warn(&(struct log_ctx){.conn = p->conn.name},
-                     "broker blocks publishers (resource alarm): not ready");
-        else
-            log_info(&(struct log_ctx){.conn = p->conn.name}, "broker unblocked publishers");
-    }
-    atomic_store(&p->alarm, now);
-}
-
-static int poll_timeout(struct publisher *p)
-{
-    int64_t now = time_mono_ms(), t = 200;
-    if (!p->conn.open)
-        t = p->next_attempt_ms - now;
-    else if (p->outstanding.head)
-        t = p->outstanding.head->deadline_ms - now;
-    return t < 0 ? 0 : t > 200 ? 200 : (int)t;
-}
-
-static void *pub_thread(void *arg)
+static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
     struct publisher *p = arg;
-    struct rmq_confirm_handler h = {on_confirm, on_return, p};
-    for (;;) {
-        int stopping = atomic_load(&p->stop);
-        pthread_mutex_lock(&p->mu);
-        int queued = p->incoming.head != NULL;
-        pthread_mutex_unlock(&p->mu);
-        if (stopping && !p->outstanding.head && !queued)
-            break;
-        if (!p->conn.open && !stopping && time_mono_ms() >= p->next_attempt_ms)
-            connect_broker(p);
-        publish_incoming(p);
-        flush_out(p);
-        flush_done(p); /* before sleeping */
-        if (p->conn.open && rmq_buffered(&p->conn) == 0) {
-            short out = rmq_pending(&p->conn) ? POLLOUT : 0;
-            struct pollfd fds[2] = {{p->wake_fd, POLLIN, 0}, {rmq_fd(&p->conn), POLLIN | out, 0}};
-            if (poll(fds, 2, poll_timeout(p)) > 0 && (fds[0].revents & POLLIN)) {
-                uint64_t v;
-                ssize_t r = read(p->wake_fd, &v, sizeof(v));
-                (void)r;
-            }
-        } else if (!p->conn.open) {
-            struct pollfd fd = {p->wake_fd, POLLIN, 0};
-            if (poll(&fd, 1, poll_timeout(p)) > 0) {
-                uint64_t v;
-                ssize_t r = read(p->wake_fd, &v, sizeof(v));
-                (void)r;
-            }
-        }
-        flush_out(p);
-        if (p->conn.open && rmq_pump(&p->conn, 0, &h) < 0)
-            drop_connection(p, GD_EAMQP_CLOSED);
-        note_alarm(p);
-        if (p->conn.open)
-            check_deadlines(p);
-        if (stopping && !p->conn.open) /* nothing can complete any more */
-            fail_outstanding(p, GD_ESTOPPED);
-        flush_done(p);
-    }
-    close_connection(p);
-    atomic_store(&p->ready, 0);
-    atomic_store(&p->exited, 1);
-    return NULL;
+    if (p->open)
+        check_deadlines(p);
+    else if (!p->connecting && !p->stopping && time_mono_ms() >= p->next_attempt_ms)
+        request_connect(p);
 }
 
-/* Loop side: run the completions the thread finished. */
-static void on_done(evutil_socket_t fd, short what, void *arg)
+/* ---- the API ----------------------------------------------------------- */
+
+static void events_free(struct publisher *p)
 {
-    struct publisher *p = arg;
-    pthread_mutex_lock(&p->mu);
-    struct pub_job *j = list_take_all(&p->finished);
-    pthread_mutex_unlock(&p->mu);
-    while (j) {
-        struct pub_job *next = j->next;
-        j->done(j, j->arg);
-        j = next;
-    }
+    struct event *evs[] = {p->flush_ev, p->done_ev, p->tick_ev, p->connected_ev};
+    for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
+        if (evs[i])
+            event_free(evs[i]);
 }
 
-/*
- * Loop side: a rabbitmq-c call stuck past PUB_STUCK_MS (a broker that stopped
- * reading, so a publish waits forever for a writable socket) is ended by
- * shutting the socket down: the call fails, and the thread drops the
- * connection and fails its outstanding jobs.
- */
-static void on_watch(evutil_socket_t fd, short what, void *arg)
+static void connector_free(struct publisher *p)
 {
-    struct publisher *p = arg;
-    long long since = atomic_load(&p->blocking_since_ms);
-    if (!since || time_mono_ms() - since < PUB_STUCK_MS)
-        return;
-    pthread_mutex_lock(&p->mu);
-    if (p->sock_fd >= 0) {
-        log_warn(NULL, "broker call blocked for %lld ms: cutting the connection",
-                 (long long)(time_mono_ms() - since));
-        shutdown(p->sock_fd, SHUT_RDWR);
-        p->sock_fd = -1; /* once is enough; the thread closes it */
-    }
-    pthread_mutex_unlock(&p->mu);
+    if (p->cn.wake_fd >= 0)
+        close(p->cn.wake_fd);
+    pthread_cond_destroy(&p->cn.cv);
+    pthread_mutex_destroy(&p->cn.mu);
 }
 
 struct publisher *pub_start(struct event_base *base, const struct pub_opts *o)
@@ -412,87 +375,95 @@ struct publisher *pub_start(struct event_base *base, const struct pub_opts *o)
     if (!p)
         return NULL;
     p->opts = *o;
-    p->sock_fd = -1;
-    pthread_mutex_init(&p->mu, NULL);
+    p->base = base;
     backoff_init(&p->bo, 100, 5000);
-    p->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    pthread_mutex_init(&p->cn.mu, NULL);
+    pthread_cond_init(&p->cn.cv, NULL);
+    p->cn.wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    p->flush_ev = event_new(base, -1, 0, on_flush, p);
     p->done_ev = event_new(base, -1, 0, on_done, p);
-    p->watch_ev = event_new(base, -1, EV_PERSIST, on_watch, p);
-    struct timeval watch = {0, PUB_WATCH_MS * 1000};
-    if (p->wake_fd < 0 || !p->done_ev || !p->watch_ev || event_add(p->watch_ev, &watch) != 0 ||
-        pthread_create(&p->thread, NULL, pub_thread, p) != 0) {
-        if (p->done_ev)
-            event_free(p->done_ev);
-        if (p->watch_ev)
-            event_free(p->watch_ev);
-        if (p->wake_fd >= 0)
-            close(p->wake_fd);
-        pthread_mutex_destroy(&p->mu);
+    p->tick_ev = event_new(base, -1, EV_PERSIST, on_tick, p);
+    p->connected_ev = p->cn.wake_fd >= 0
+                          ? event_new(base, p->cn.wake_fd, EV_READ | EV_PERSIST, on_connected, p)
+                          : NULL;
+    struct timeval tick = {0, PUB_TICK_MS * 1000};
+    if (!p->flush_ev || !p->done_ev || !p->tick_ev || !p->connected_ev ||
+        event_add(p->tick_ev, &tick) != 0 || event_add(p->connected_ev, NULL) != 0 ||
+        pthread_create(&p->cn.thread, NULL, connector_main, p) != 0) {
+        events_free(p);
+        connector_free(p);
         free(p);
         return NULL;
     }
+    request_connect(p);
     return p;
-}
-
-static void wake(struct publisher *p)
-{
-    uint64_t one = 1;
-    ssize_t w = write(p->wake_fd, &one, sizeof(one));
-    (void)w; /* eventfd saturates, never fails for us */
 }
 
 void pub_submit(struct publisher *p, struct pub_job *job)
 {
     job->returned = 0;
     job->result = 0;
-    if (atomic_load(&p->stop)) {
-        job->result = GD_ESTOPPED;
-        pthread_mutex_lock(&p->mu);
-        list_push(&p->finished, job);
-        pthread_mutex_unlock(&p->mu);
-        event_active(p->done_ev, EV_READ, 0);
+    int rc = p->stopping ? GD_ESTOPPED : p->open ? GD_OK : GD_EAMQP_CONNECT;
+    if (rc == GD_OK && p->conn.blocked)
+        rc = GD_EAMQP_BLOCKED; /* a publish now would wait until the alarm clears */
+    if (rc == GD_OK && rmq_pending(&p->conn) > PUB_OUT_MAX)
+        rc = GD_EAMQP_BLOCKED; /* the broker is not reading what we wrote */
+    if (rc == GD_OK) {
+        struct rmq_props props = {
+            job->message_id, MSG_TYPE_ENTRY,   "entry-api", time_now_ms() / 1000,
+            job->event_id,   job->traceparent, NULL};
+        rc = rmq_publish_buffered(&p->conn, EX_ENTRY, job->routing_key, 1, &props, job->body,
+                                  job->len, &job->tag);
+    }
+    if (rc != GD_OK) {
+        finish(p, job, rc);
+        if (rc == GD_EAMQP_CLOSED)
+            drop_connection(p, GD_EAMQP_CLOSED);
         return;
     }
-    pthread_mutex_lock(&p->mu);
-    int was_empty = p->incoming.head == NULL;
-    list_push(&p->incoming, job);
-    pthread_mutex_unlock(&p->mu);
-    /* A non-empty queue was signalled when its first job came and the
-     * thread takes the whole queue at once: no write needed for the rest. */
-    if (was_empty)
-        wake(p);
+    job->deadline_ms = time_mono_ms() + p->opts.confirm_timeout_ms;
+    p->in_flight++;
+    list_push(&p->outstanding, job);
+    if (!p->flush_queued) { /* one write for everything published this loop turn */
+        p->flush_queued = 1;
+        event_active(p->flush_ev, EV_WRITE, 0);
+    }
 }
 
 int pub_ready(const struct publisher *p)
 {
-    return atomic_load(&p->ready) && !atomic_load(&p->alarm);
+    return p->open && !p->conn.blocked && !p->stopping;
 }
 
 long pub_in_flight(const struct publisher *p)
 {
-    return atomic_load(&p->in_flight);
+    return p->in_flight;
 }
 
 void pub_stop(struct publisher *p)
 {
-    atomic_store(&p->stop, 1);
-    wake(p);
-    /* The loop is not running the watchdog now: do its job while waiting,
-     * so a publish stuck on a silent broker cannot hold the stop forever. */
-    while (!atomic_load(&p->exited)) {
-        on_watch(-1, 0, p);
-        struct timespec ts = {0, 10 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
-    pthread_join(p->thread, NULL);
+    p->stopping = 1;
+    /* The loop is not dispatching now: turn it here until every confirm is
+     * in, or the confirm deadline has failed what is left. */
+    int64_t end = time_mono_ms() + p->opts.confirm_timeout_ms + PUB_TICK_MS;
+    while (p->open && p->outstanding.head && time_mono_ms() < end)
+        event_base_loop(p->base, EVLOOP_ONCE);
+    fail_outstanding(p, GD_ESTOPPED);
+    if (p->open)
+        close_connection(p);
+    pthread_mutex_lock(&p->cn.mu);
+    p->cn.quit = 1;
+    pthread_cond_signal(&p->cn.cv);
+    pthread_mutex_unlock(&p->cn.mu);
+    pthread_join(p->cn.thread, NULL); /* a connect in progress ends within its timeouts */
+    if (p->cn.ready && p->cn.rc == GD_OK)
+        rmq_close(&p->cn.conn); /* connected after we stopped looking */
 }
 
 void pub_free(struct publisher *p)
 {
-    on_done(-1, 0, p);
-    event_free(p->done_ev);
-    event_free(p->watch_ev);
-    close(p->wake_fd);
-    pthread_mutex_destroy(&p->mu);
+    run_finished(p);
+    events_free(p);
+    connector_free(p);
     free(p);
 }

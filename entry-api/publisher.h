@@ -1,13 +1,14 @@
 /*
- * publisher.h - entry-api's broker side: one thread owning one AMQP
- * connection in confirm mode, fed by the event loop through a queue.
+ * publisher.h - entry-api's broker side: one AMQP connection in confirm
+ * mode per worker, driven from the worker's event loop.
  *
- * rabbitmq-c is blocking and not thread-safe (PITFALLS), so the HTTP loop
- * never touches it: it submits a job and gets exactly one completion back,
- * on the loop thread, once the broker confirmed (result 0) or refused or the
- * deadline passed (negative code).  Heartbeats are off on this connection
- * (TCP keepalive instead) so a publish never blocks in the heartbeat path of
- * rabbitmq-c 0.11.
+ * The loop submits a job and gets exactly one completion back, on the loop,
+ * once the broker confirmed (result 0) or refused, or the deadline passed
+ * (negative code).  Publishing never blocks the loop: frames are buffered
+ * and written without blocking (common/rmq.c), and the blocking connect of
+ * rabbitmq-c runs on a helper thread.  Heartbeats are off on this
+ * connection (TCP keepalive instead): rabbitmq-c then never writes on it by
+ * itself, so our buffered frames are the only writes.
  */
 #ifndef GD_PUBLISHER_H
 #define GD_PUBLISHER_H
@@ -45,7 +46,7 @@ struct pub_opts {
     int confirm_timeout_ms;
 };
 
-/* Start the thread.  Completions are delivered on base's loop. NULL on failure. */
+/* Start connecting.  Completions are delivered on base's loop. NULL on failure. */
 struct publisher *pub_start(struct event_base *base, const struct pub_opts *o);
 /* Queue a job (any time, loop thread).  Its done callback runs exactly once. */
 void pub_submit(struct publisher *p, struct pub_job *job);
@@ -54,9 +55,10 @@ int pub_ready(const struct publisher *p);
 /* Messages waiting for a confirm right now. */
 long pub_in_flight(const struct publisher *p);
 /*
- * Stop: stop taking jobs, wait for outstanding confirms (bounded by the
- * confirm deadline), fail what is left, join the thread.  The loop must run
- * afterwards once more for the last completions (pub_free runs them).
+ * Stop, with the loop not dispatching: stop taking jobs, turn the loop
+ * until the outstanding confirms are in (bounded by the confirm deadline),
+ * fail what is left, close, join the connect thread.  pub_free runs the
+ * last completions.
  */
 void pub_stop(struct publisher *p);
 /* Deliver any remaining completions and free; after pub_stop. */
