@@ -60,3 +60,11 @@ char *problem_render(enum problem_id id, const char *detail, const char *extra)
     free(body);
     return out;
 }
+
+const char *problem_plain(enum problem_id id)
+{
+    static char *plain[PB_COUNT];
+    if (!plain[id])
+        plain[id] = problem_render(id, NULL, NULL);
+    return plain[id];
+}

@@ -42,5 +42,11 @@ const char *problem_title(enum problem_id id);
  * without braces, e.g. "\"opens_in_ms\":1500", or NULL.  NULL when out of memory.
  */
 char *problem_render(enum problem_id id, const char *detail, const char *extra);
+/*
+ * problem_render(id, NULL, NULL), rendered once per process and kept: the
+ * answers that carry no detail (a 410 from memory at spike rates) cost no
+ * allocation.  Not thread-safe on first use; NULL when out of memory.
+ */
+const char *problem_plain(enum problem_id id);
 
 #endif

@@ -57,18 +57,16 @@ static void log_request(const struct reply_to *t, int status)
 void reply_send(const struct reply_to *t, int status, const char *ctype, const char *body)
 {
     struct app *a = t->app;
-    struct evbuffer *out = evbuffer_new();
+    struct evbuffer *out = evhttp_request_get_output_buffer(t->req);
     if (log_enabled(LOG_LVL_DEBUG))
         log_request(t, status);
     reply_header(t, "Content-Type", ctype);
     reply_header(t, "Cache-Control", "no-store");
     if (a->draining) /* let the client move to another worker or instance */
         reply_header(t, "Connection", "close");
-    if (out && body)
+    if (body)
         evbuffer_add(out, body, strlen(body));
-    evhttp_send_reply(t->req, status, NULL, out);
-    if (out)
-        evbuffer_free(out);
+    evhttp_send_reply(t->req, status, NULL, NULL);
     met_response(a->m, t->route, status, reply_now_us() - t->t0_us);
     atomic_fetch_sub(&a->m->requests_in_flight, 1);
 }
@@ -76,11 +74,12 @@ void reply_send(const struct reply_to *t, int status, const char *ctype, const c
 void reply_problem(const struct reply_to *t, enum problem_id pb, const char *detail,
                    const char *extra)
 {
-    char *body = problem_render(pb, detail, extra);
+    char *body = detail || extra ? problem_render(pb, detail, extra) : NULL;
+    const char *text = detail || extra ? body : problem_plain(pb);
     if (problem_status(pb) == 401)
         reply_header(t, "WWW-Authenticate", "Bearer realm=\"giftdrop\"");
     reply_send(t, problem_status(pb), "application/problem+json",
-               body ? body : "{\"status\":503,\"code\":\"unavailable\"}");
+               text ? text : "{\"status\":503,\"code\":\"unavailable\"}");
     free(body);
 }
 

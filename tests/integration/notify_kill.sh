@@ -28,8 +28,12 @@ ENV=(PROVIDER_ALIMTALK_ENDPOINTS="http://127.0.0.1:29091,http://127.0.0.1:29092"
 # Two instances; winners arrive in waves and one of them dies (SIGKILL) in
 # the middle of each, alternately: its deliveries move to the other while
 # PostgreSQL is still dropping its winner leases.
+# up NAME N: NAME's log says "running" N times (its N-th start is consuming),
+# so a kill always lands on a notifier at work, never on one still starting.
+up() { poll_until 30 at_least "$2" notify_log_count '"msg":"running' "$1"; }
 notify_start notifier_a "${ENV[@]}"
 notify_start notifier_b "${ENV[@]}"
+up notifier_a 1 && up notifier_b 1 || log "a notifier did not start"
 for k in $(seq 1 $KILLS); do
   victim=notifier_$([ $((k % 2)) -eq 1 ] && echo a || echo b)
   notify_publish "$EV" $((N / KILLS)) --first $(((k - 1) * (N / KILLS) + 1)) --kakao-percent 40
@@ -40,6 +44,7 @@ for k in $(seq 1 $KILLS); do
   log "kill $k ($victim): $(notify_settled "$EV") settled, $(psql_q "SELECT count(*) FROM notifications
     WHERE event_id=$EV AND status='sending'") sending"
   notify_start "$victim" "${ENV[@]}"
+  up "$victim" $(((k + 1) / 2 + 1)) || log "$victim did not come back"
 done
 notify_wait "$EV" "$N" $((N / 10 + 120)) || true
 

@@ -172,6 +172,18 @@ TEST(render_every_problem)
     }
 }
 
+/* problem_plain: the same text as problem_render without detail, kept once. */
+TEST(plain_equals_render_and_is_kept)
+{
+    for (size_t i = 0; i < N_PROBLEMS; i++) {
+        char *want = problem_render(problems[i].id, NULL, NULL);
+        const char *got = problem_plain(problems[i].id);
+        CHECK_STR(got, want);
+        CHECK(problem_plain(problems[i].id) == got);
+        free(want);
+    }
+}
+
 int main(void)
 {
     RUN(every_error_code_is_distinct_and_described);
@@ -180,5 +192,6 @@ int main(void)
     RUN(render_known_answer);
     RUN(render_with_extra_and_escaped_detail);
     RUN(render_every_problem);
+    RUN(plain_equals_render_and_is_kept);
     return TEST_DONE();
 }
