@@ -73,9 +73,10 @@ declare -A SVC=([$PID_entry_api]=entry-api [$PID_stock]=stock-consumer [$PID_not
 for _ in $(seq 1 40); do
   mgmt "$MGMT_URL/api/connections?columns=name,user_provided_name,client_properties" >"$T_DIR/conns.json"
   mgmt "$MGMT_URL/api/consumers/%2F" >"$T_DIR/consumers.json"
-  n=$(jq --arg i "$INST" '[.[] | select((.user_provided_name // "") | contains("@" + $i + ":"))] | length' "$T_DIR/conns.json")
+  # every service listed (the count alone is reached by entry-api's workers and the stock-consumer)
+  n=$(jq --arg i "$INST" '[.[] | (.user_provided_name // "") | select(contains("@" + $i + ":")) | split("@")[0]] | unique | length' "$T_DIR/conns.json")
   c=$(jq --arg i "$INST" '[.[] | select(.consumer_tag | contains("@" + $i + ":"))] | length' "$T_DIR/consumers.json")
-  [ "$n" -ge 4 ] && [ "$c" -ge 3 ] && break
+  [ "$n" -ge 3 ] && [ "$c" -ge 3 ] && break
   sleep 0.5
 done
 jq -r --arg i "$INST" '.[] | .user_provided_name // "" | select(contains("@" + $i + ":"))' "$T_DIR/conns.json" | sort >"$T_DIR/names.txt"
