@@ -46,6 +46,9 @@ expect "Redis stalled: 10 parallel entries all 503 within 2 s" \
   "$(cat "$T_DIR"/par.* | awk '$1 == 503 && $2 <= 2.0' | wc -l)" 10
 kill -CONT "$REDIS_PID"
 expect "Redis back: ready again by itself" "$(wait_status "$T_API/readyz" 200 15 >/dev/null && echo 200)" 200
+# /readyz answered from one worker; both have reconnected once each has logged it again
+expect "Redis back: both workers reconnected" \
+  "$(poll_until 15 at_least 4 grep -c 'redis connected' "$T_DIR/api.log" && echo yes || echo no)" yes
 for n in 2 3 4; do
   expect "Redis back: member $n's retry" "$(status_of "$(post $n)")" 202
 done
