@@ -7,7 +7,10 @@
 #     per address: 200 answers from the instance, no 429, summary says 8;
 #   - the same limit, 120 requests from one address: exactly 40 reach the
 #     instance, 80 get HAProxy's 429;
-#   - --sources with a target that is not a loopback IPv4 address: exit 2.
+#   - --sources with a target that is not a loopback IPv4 address: exit 2;
+#   - open loop with --coarse-timers (entry_bench's), straight to the
+#     instance: 400/s for 0.5 s sends exactly its 200 items, every one
+#     answered, and the run ends on time.
 source "$(dirname "$0")/../lib.sh"
 
 HA_PORT=28088 HA_STATS=28089 API_A=28081
@@ -52,4 +55,14 @@ rc=0
 expect "--sources with a non-loopback target: exit status" "$rc" 2
 expect "--sources with a non-loopback target: message" \
   "$(grep -c 'is not a loopback IPv4 address' "$T_DIR/nonloop.err")" 1
+
+"$BIN_LOADGEN" --url "http://127.0.0.1:$API_A" --event 999999999 --secret "$SECRET" \
+  --members 1000 --prefix c- --rate 400 --duration 0.5 --connections 16 --coarse-timers \
+  --quiet >"$T_DIR/coarse.json"
+expect "--coarse-timers open loop: mode, planned, sent, not sent" \
+  "$(jq -r '"\(.mode) \(.planned) \(.sent) \(.not_sent)"' "$T_DIR/coarse.json")" "open 200 200 0"
+expect "--coarse-timers open loop: answers" "$(jq -c .by_status "$T_DIR/coarse.json")" '{"404":200}'
+expect "--coarse-timers open loop: client errors" "$(jq .errors "$T_DIR/coarse.json")" 0
+expect "--coarse-timers open loop: over within 3 s of its 0.5 s timetable" \
+  "$(jq '.duration_s < 3' "$T_DIR/coarse.json")" true
 finish
