@@ -323,17 +323,21 @@ static void set_props(amqp_basic_properties_t *props, amqp_table_entry_t *h,
     }
 }
 
-/* The tag the next publish gets (confirm mode), after making room for it. */
-static int next_tag(struct rmq_conn *c, uint64_t *tag)
+/* Room in the confirm window for the next tag, before anything is sent:
+ * a publish the window cannot track must not go out. */
+static int tag_reserve(struct rmq_conn *c)
+{
+    return !c->confirming || win_reserve(c, c->next_tag + 1) == GD_OK ? GD_OK : GD_ENOMEM;
+}
+
+/* The publish went out (or is committed to out): it takes the next tag. */
+static void tag_take(struct rmq_conn *c, uint64_t *tag)
 {
     if (!c->confirming)
-        return GD_OK;
-    if (win_reserve(c, c->next_tag + 1) != GD_OK)
-        return GD_ENOMEM;
+        return;
     c->next_tag++;
     if (tag)
         *tag = c->next_tag;
-    return GD_OK;
 }
 
 static int publish(struct rmq_conn *c, const char *exchange, const char *routing_key, int mandatory,
@@ -346,7 +350,7 @@ static int publish(struct rmq_conn *c, const char *exchange, const char *routing
     if (!c->open || c->broken)
         return GD_EAMQP_CLOSED;
     set_props(&props, h, p, attempt);
-    if (c->confirming && win_reserve(c, c->next_tag + 1) != GD_OK)
+    if (tag_reserve(c) != GD_OK)
         return GD_ENOMEM;
     amqp_bytes_t b = {len, (void *)(uintptr_t)body};
     int st = amqp_basic_publish(c->st, 1, amqp_cstring_bytes(exchange),
@@ -356,7 +360,8 @@ static int publish(struct rmq_conn *c, const char *exchange, const char *routing
         c->broken = 1;
         return GD_EAMQP_CLOSED;
     }
-    return next_tag(c, tag);
+    tag_take(c, tag);
+    return GD_OK;
 }
 
 /* AMQP 0-9-1 framing, for rmq_publish_buffered. */
@@ -486,15 +491,18 @@ int rmq_publish_buffered(struct rmq_conn *c, const char *exchange, const char *r
     amqp_basic_properties_t props;
     amqp_table_entry_t h[4];
     set_props(&props, h, p, 0);
+    if (tag_reserve(c) != GD_OK)
+        return GD_ENOMEM;
     size_t mark = c->out_len - c->out_off; /* out_reserve may move the unwritten part */
     int rc = encode_head(c, exchange, routing_key, mandatory, &props, len);
     if (rc == GD_OK)
         rc = encode_body(c, body, len);
-    if (rc == GD_OK)
-        rc = next_tag(c, tag);
-    if (rc != GD_OK) /* nothing of this message stays behind */
+    if (rc != GD_OK) { /* nothing of this message stays behind */
         c->out_len = c->out_off + mark;
-    return rc;
+        return rc;
+    }
+    tag_take(c, tag);
+    return GD_OK;
 }
 
 long rmq_flush(struct rmq_conn *c)
