@@ -14,6 +14,7 @@
 
 #include "conns.h"
 #include "errors.h"
+#include "evinfo.h"
 #include "evstate.h"
 #include "gate.h"
 #include "log.h"
@@ -41,6 +42,12 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
         atomic_store(&a->m->publishes_in_flight, pub_in_flight(a->pub));
     if (sig_stop_requested())
         event_base_loopbreak(a->base);
+}
+
+/* An announcement on an event's state channel: its description is read again. */
+static void on_state_change(void *arg, long long event_id)
+{
+    evi_forget(arg, event_id);
 }
 
 static int setup_http(struct app *a, const int *fds, int nfds)
@@ -102,6 +109,10 @@ int app_init(struct app *a, const struct gd_config *cfg, struct metrics *metrics
         log_error(NULL, "REDIS_URL is not redis://[:pw@]host[:port][/db]");
         return GD_ECONFIG;
     }
+    a->evi = evi_new();
+    if (!a->evi)
+        return GD_ENOMEM;
+    evs_on_change(a->evs, on_state_change, a->evi);
     struct pub_opts po = {cfg->amqp_url, cfg->instance, (int)cfg->confirm_timeout_ms};
     a->pub = pub_start(a->base, &po);
     if (!a->pub)
@@ -174,6 +185,7 @@ void app_free(struct app *a)
      * while their requests exist. */
     gate_free(a->gate);
     evs_free(a->evs);
+    evi_free(a->evi); /* after the gate: its loads in flight were answered */
     if (a->http)
         evhttp_free(a->http); /* closes every connection: conns are untracked */
     conns_free(a->conns);

@@ -19,6 +19,7 @@
 
 struct conns;
 struct gate;
+struct evinfo;
 struct evstate;
 struct publisher;
 struct survey;
@@ -42,6 +43,7 @@ struct app {
     struct conns *conns;
     struct gate *gate;
     struct evstate *evs;
+    struct evinfo *evi; /* GET /v1/events/{id} from memory */
     struct publisher *pub;
     struct jwt_verifier jwt;
     struct net_trust trusted; /* TRUSTED_PROXIES (checked by cfg_load) */

@@ -39,6 +39,8 @@ struct evstate {
     int64_t connect_started_ms;
     struct event *retry_ev, *tick_ev;
     struct backoff bo;
+    void (*on_change)(void *arg, long long event_id);
+    void *on_change_arg;
     int n;
     struct evs_entry e[EVS_MAX];
 };
@@ -96,6 +98,18 @@ void evs_learn(struct evstate *s, long long event_id, const char *state)
     e->event_id = event_id;
     e->state = st;
     e->learned_ms = time_mono_ms();
+}
+
+void evs_on_change(struct evstate *s, void (*fn)(void *arg, long long event_id), void *arg)
+{
+    s->on_change = fn;
+    s->on_change_arg = arg;
+}
+
+static void changed(struct evstate *s, long long event_id)
+{
+    if (s->on_change)
+        s->on_change(s->on_change_arg, event_id);
 }
 
 int evs_subscribed(const struct evstate *s)
@@ -176,6 +190,7 @@ static void on_message(redisAsyncContext *ac, void *reply, void *priv)
         atomic_store(&s->m->subscribed, 1);
         backoff_reset(&s->bo);
         log_info(NULL, "subscribed to %s", EVS_PATTERN);
+        changed(s, 0);
         verify_all(s);
         return;
     }
@@ -183,8 +198,10 @@ static void on_message(redisAsyncContext *ac, void *reply, void *priv)
         r->element[2]->type != REDIS_REPLY_STRING || r->element[3]->type != REDIS_REPLY_STRING)
         return;
     long long id = evs_channel_event(r->element[2]->str, r->element[2]->len);
-    if (id > 0)
+    if (id > 0) {
         evs_learn(s, id, r->element[3]->str);
+        changed(s, id);
+    }
 }
 
 static void schedule_retry(struct evstate *s)

@@ -39,6 +39,10 @@ int evs_subscribed(const struct evstate *s);
 /* giftdrop_event_state{event_id,state} 1 for every remembered event. */
 void evs_render(const struct evstate *s, struct evbuffer *out);
 
+/* fn(arg, id) for every announcement on ev:{id}:state, and fn(arg, 0) after every
+ * (re)subscription, since announcements may have been missed meanwhile. */
+void evs_on_change(struct evstate *s, void (*fn)(void *arg, long long event_id), void *arg);
+
 /* "ev:{42}:state" -> 42; 0 when the channel name is anything else. */
 long long evs_channel_event(const char *channel, size_t len);
 

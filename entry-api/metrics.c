@@ -167,6 +167,9 @@ void metrics_render(const struct metrics *m, struct evbuffer *out)
     render_sum(m, out, "giftdrop_redis_timeouts_total", "counter",
                "Redis connections dropped because a command outlived REDIS_TIMEOUT_MS.",
                offsetof(struct worker_metrics, redis_timeouts), 0);
+    render_sum(m, out, "giftdrop_event_info_from_memory_total", "counter",
+               "GET /v1/events/{id} answered from the worker's copy, without Redis.",
+               offsetof(struct worker_metrics, event_info_from_memory), 0);
     render_sum(m, out, "giftdrop_http_connections_cut_total", "counter",
                "Connections closed because a request was not complete within REQUEST_TIMEOUT_MS.",
                offsetof(struct worker_metrics, connections_cut), 0);

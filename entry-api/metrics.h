@@ -73,6 +73,7 @@ struct worker_metrics {
     struct met_hist confirm;
     met_counter outcomes[GO_N];
     met_counter redis_timeouts;
+    met_counter event_info_from_memory; /* GET /v1/events/{id} answered without Redis */
     met_counter publish_failures;
     met_counter connections_cut; /* request not complete within REQUEST_TIMEOUT_MS */
     met_counter accept_paused;   /* times the connection cap paused accepting */

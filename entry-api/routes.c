@@ -16,6 +16,7 @@
 #include "conns.h"
 #include "entry.h"
 #include "errors.h"
+#include "evinfo.h"
 #include "evstate.h"
 #include "gate.h"
 #include "log.h"
@@ -23,6 +24,7 @@
 #include "rds.h"
 #include "reply.h"
 #include "request.h"
+#include "timeutil.h"
 
 /* A GET waiting on one Redis call. */
 struct read_req {
@@ -44,51 +46,109 @@ static struct read_req *read_req_new(const struct reply_to *t, long long event_i
 
 /* ---- GET /v1/events/{id} ----------------------------------------------- */
 
+/* A load of the event's description: for a request that missed (to is set),
+ * or in the background for one served a stale copy (to.req is NULL). */
+struct info_load {
+    struct reply_to to;
+    long long event_id;
+    unsigned gen; /* evi_generation when the load started */
+};
+
 static const char *str_or_empty(const redisReply *r)
 {
     return r->type == REDIS_REPLY_STRING ? r->str : "";
 }
 
-static void on_event_info(void *arg, int rc, redisReply *r)
+static long long int_or_zero(const redisReply *r)
 {
-    struct read_req *rr = arg;
-    if (rc != GD_OK) {
-        reply_unavailable(&rr->to, "event state unavailable");
-    } else if (r->type != REDIS_REPLY_ARRAY || r->elements != 6) {
-        reply_problem(&rr->to, PB_EVENT_NOT_FOUND, NULL, NULL);
-    } else {
-        const char *state = str_or_empty(r->element[3]);
-        evs_learn(rr->to.app->evs, rr->event_id, state);
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddNumberToObject(o, "event_id", (double)rr->event_id);
-        cJSON_AddStringToObject(o, "title", str_or_empty(r->element[0]));
-        cJSON_AddStringToObject(o, "opens_at", str_or_empty(r->element[1]));
-        cJSON_AddStringToObject(o, "closes_at", str_or_empty(r->element[2]));
-        cJSON_AddStringToObject(o, "state", state);
-        cJSON *survey = cJSON_Parse(str_or_empty(r->element[4]));
-        cJSON_AddItemToObject(o, "survey", survey ? survey : cJSON_CreateObject());
-        char *body = cJSON_PrintUnformatted(o);
-        cJSON_Delete(o);
-        if (body)
-            reply_send(&rr->to, 200, "application/json", body);
-        else
-            reply_unavailable(&rr->to, "out of memory");
-        free(body);
-    }
-    free(rr);
+    return r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
 }
 
-static void get_event(const struct reply_to *t, long long event_id)
+/* The held description with the state as of now; NULL when not held. */
+static const char *held_body(struct app *a, long long event_id, enum evi_age *age)
+{
+    return evi_body(a->evi, event_id, time_mono_ms(), evs_get(a->evs, event_id), age, NULL);
+}
+
+static void serve_event(const struct reply_to *t, long long event_id)
+{
+    enum evi_age age;
+    const char *body = held_body(t->app, event_id, &age);
+    if (body)
+        reply_send(t, 200, "application/json", body);
+    else
+        reply_unavailable(t, "out of memory");
+}
+
+static void on_event_info(void *arg, int rc, redisReply *r)
+{
+    struct info_load *l = arg;
+    struct app *a = l->to.app;
+    int waiting = l->to.req != NULL;
+    if (rc != GD_OK) {
+        evi_load_failed(a->evi, l->event_id);
+        if (waiting)
+            reply_unavailable(&l->to, "event state unavailable");
+    } else if (r->type != REDIS_REPLY_ARRAY || r->elements != 10) {
+        if (evi_holds(a->evi, l->event_id)) /* gone (expired or deleted) */
+            evi_forget(a->evi, l->event_id);
+        if (waiting)
+            reply_problem(&l->to, PB_EVENT_NOT_FOUND, NULL, NULL);
+    } else {
+        evs_learn(a->evs, l->event_id, str_or_empty(r->element[3]));
+        struct evi_fields f = {.title = str_or_empty(r->element[0]),
+                               .opens_at = str_or_empty(r->element[1]),
+                               .closes_at = str_or_empty(r->element[2]),
+                               .survey = str_or_empty(r->element[4]),
+                               .meta_state = str_or_empty(r->element[6]),
+                               .opens_ms = int_or_zero(r->element[7]),
+                               .closes_ms = int_or_zero(r->element[8]),
+                               .redis_now_ms = int_or_zero(r->element[9])};
+        int stored = evi_store(a->evi, l->event_id, &f, time_mono_ms(), l->gen) == GD_OK;
+        if (waiting && stored)
+            serve_event(&l->to, l->event_id);
+        else if (waiting)
+            reply_unavailable(&l->to, "out of memory");
+    }
+    free(l);
+}
+
+static void load_event(struct app *a, const struct reply_to *t, long long event_id)
 {
     char k[3][64];
-    struct read_req *rr = read_req_new(t, event_id);
-    if (!rr)
+    struct info_load *l = calloc(1, sizeof(*l));
+    if (!l) {
+        evi_load_failed(a->evi, event_id);
+        if (t)
+            reply_unavailable(t, "out of memory");
         return;
+    }
+    if (t)
+        l->to = *t;
+    l->to.app = a;
+    l->event_id = event_id;
+    l->gen = evi_generation(a->evi);
     rds_key(k[0], sizeof(k[0]), event_id, "meta");
     rds_key(k[1], sizeof(k[1]), event_id, "survey");
     rds_key(k[2], sizeof(k[2]), event_id, "stock");
     const char *argv[] = {k[0], k[1], k[2]};
-    gate_script(t->app->gate, SCRIPT_EVENT_INFO, 3, 3, argv, on_event_info, rr);
+    gate_script(a->gate, SCRIPT_EVENT_INFO, 3, 3, argv, on_event_info, l);
+}
+
+/* From memory when the description is held (evinfo.h), else after one Redis call. */
+static void get_event(const struct reply_to *t, long long event_id)
+{
+    struct app *a = t->app;
+    enum evi_age age;
+    const char *body = held_body(a, event_id, &age);
+    if (!body) {
+        load_event(a, t, event_id);
+        return;
+    }
+    met_inc(&a->m->event_info_from_memory);
+    reply_send(t, 200, "application/json", body);
+    if (age == EVI_STALE && evi_begin_load(a->evi, event_id))
+        load_event(a, NULL, event_id);
 }
 
 /* ---- GET /v1/events/{id}/entries/me ------------------------------------ */
