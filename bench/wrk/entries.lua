@@ -1,8 +1,9 @@
 -- bench/wrk/entries.lua - wrk script for bench/entry_bench.
 --
---   wrk -tT ... -s entries.lua URL -- PATH TOKENS_FILE|- BODY T
+--   wrk -tT ... -s entries.lua URL -- PATH TOKENS_FILE|- BODY T [GET]
 --
--- POSTs BODY (application/json) to PATH.  With a TOKENS_FILE (one HS256
+-- POSTs BODY (application/json) to PATH; with GET as the fifth argument,
+-- GETs PATH instead (BODY unused).  With a TOKENS_FILE (one HS256
 -- token per line, member i on line i), every request carries the next
 -- token, so every request is a distinct member's first entry; the file is
 -- split between wrk's threads, requests are built once in init(), and a
@@ -24,6 +25,10 @@ local reqs, n, i, fixed = {}, 0, 0, nil
 function init(args)
   local path, file, body = args[1], args[2], args[3]
   local headers = {["Content-Type"] = "application/json"}
+  if args[5] == "GET" then
+    fixed = wrk.format("GET", path)
+    return
+  end
   if file == "-" then
     fixed = wrk.format("POST", path, headers, body)
     return
