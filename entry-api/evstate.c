@@ -22,6 +22,8 @@
 #define EVS_PATTERN     "ev:{*}:state"
 #define EVS_TICK_MS     1000
 #define EVS_CONNECT_MAX 5000 /* a subscription not confirmed by then is retried */
+#define EVS_RESYNC_MS   50   /* retry of a resync the gate could not run yet */
+#define EVS_SCAN_COUNT  "1000"
 
 struct evs_entry {
     long long event_id;
@@ -37,8 +39,9 @@ struct evstate {
     redisAsyncContext *ac;
     int subscribed;
     int64_t connect_started_ms;
-    struct event *retry_ev, *tick_ev;
+    struct event *retry_ev, *tick_ev, *resync_ev;
     struct backoff bo;
+    int resync_failed; /* a re-read of the current resync failed: run it again */
     void (*on_change)(void *arg, long long event_id);
     void *on_change_arg;
     int n;
@@ -132,21 +135,52 @@ void evs_render(const struct evstate *s, struct evbuffer *out)
                         s->subscribed);
 }
 
-long long evs_channel_event(const char *channel, size_t len)
+/* "ev:{42}" + tail -> 42; 0 for anything else. */
+static long long tagged_event(const char *name, size_t len, const char *tail)
 {
     long long id = 0;
-    size_t i = 4;
-    if (len < 11 || memcmp(channel, "ev:{", 4) != 0 || memcmp(channel + len - 7, "}:state", 7))
+    size_t i = 4, tl = strlen(tail);
+    if (len < 5 + tl || memcmp(name, "ev:{", 4) != 0 || memcmp(name + len - tl, tail, tl) != 0)
         return 0;
-    for (; i < len - 7; i++) {
-        if (channel[i] < '0' || channel[i] > '9' || i - 4 >= 15)
+    for (; i < len - tl; i++) {
+        if (name[i] < '0' || name[i] > '9' || i - 4 >= 15)
             return 0;
-        id = id * 10 + (channel[i] - '0');
+        id = id * 10 + (name[i] - '0');
     }
     return i > 4 ? id : 0;
 }
 
+long long evs_channel_event(const char *channel, size_t len)
+{
+    return tagged_event(channel, len, "}:state");
+}
+
 /* ---- re-reading after a (re)subscription ------------------------------ */
+
+/*
+ * Announcements may have been missed while unsubscribed (or before this
+ * worker started), so once subscribed, and as soon as the gate can run
+ * commands, the worker re-reads: the state of every event it holds, and,
+ * by SCAN over ev:{*}:meta, every event sold out or closed before its
+ * closes_at.  A restarted worker so answers 410 from memory from the start.
+ * A read that fails runs the whole resync again.
+ */
+
+static void resync_later(struct evstate *s)
+{
+    struct timeval tv = {0, EVS_RESYNC_MS * 1000};
+    evtimer_add(s->resync_ev, &tv);
+}
+
+static void read_failed(struct evstate *s, int rc)
+{
+    if (rc == GD_ESTOPPED)
+        return; /* shutting down */
+    if (!s->resync_failed)
+        log_warn(NULL, "event state re-read failed (%s): trying again", err_str(rc));
+    s->resync_failed = 1;
+    resync_later(s);
+}
 
 static void on_verify(void *arg, int rc, redisReply *r)
 {
@@ -154,6 +188,8 @@ static void on_verify(void *arg, int rc, redisReply *r)
     if (rc == GD_OK)
         evs_learn(v->s, v->event_id,
                   r->type == REDIS_REPLY_STRING ? r->str : "unknown (meta missing)");
+    else
+        read_failed(v->s, rc);
     free(v);
 }
 
@@ -176,6 +212,72 @@ static void verify_all(struct evstate *s)
     }
 }
 
+/* One meta hash found by the scan: {state, closes_at_ms}. */
+static void on_scanned(void *arg, int rc, redisReply *r)
+{
+    struct evs_verify *v = arg;
+    if (rc != GD_OK) {
+        read_failed(v->s, rc);
+    } else if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+               r->element[0]->type == REDIS_REPLY_STRING &&
+               r->element[1]->type == REDIS_REPLY_STRING) {
+        const char *state = r->element[0]->str;
+        int final = strcmp(state, "sold_out") == 0 || strcmp(state, "closed") == 0;
+        /* past events are left out: the gate answers them if anyone asks */
+        if (!final || strtoll(r->element[1]->str, NULL, 10) > time_now_ms())
+            evs_learn(v->s, v->event_id, state);
+    }
+    free(v);
+}
+
+static void scan_from(struct evstate *s, const char *cursor);
+
+static void on_scan(void *arg, int rc, redisReply *r)
+{
+    struct evstate *s = arg;
+    if (rc != GD_OK) {
+        read_failed(s, rc);
+        return;
+    }
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+        r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_ARRAY)
+        return;
+    redisReply *keys = r->element[1];
+    for (size_t i = 0; i < keys->elements; i++) {
+        redisReply *k = keys->element[i];
+        long long id = k->type == REDIS_REPLY_STRING ? tagged_event(k->str, k->len, "}:meta") : 0;
+        struct evs_verify *v = id > 0 ? malloc(sizeof(*v)) : NULL;
+        if (!v)
+            continue;
+        v->s = s;
+        v->event_id = id;
+        const char *argv[] = {"HMGET", k->str, "state", "closes_at_ms"};
+        gate_command(s->gate, 4, argv, on_scanned, v);
+    }
+    if (strcmp(r->element[0]->str, "0") != 0)
+        scan_from(s, r->element[0]->str);
+}
+
+static void scan_from(struct evstate *s, const char *cursor)
+{
+    const char *argv[] = {"SCAN", cursor, "MATCH", "ev:{*}:meta", "COUNT", EVS_SCAN_COUNT};
+    gate_command(s->gate, 6, argv, on_scan, s);
+}
+
+static void on_resync(evutil_socket_t fd, short what, void *arg)
+{
+    struct evstate *s = arg;
+    if (!s->subscribed)
+        return; /* the next subscription starts it again */
+    if (!gate_ready(s->gate)) {
+        resync_later(s);
+        return;
+    }
+    s->resync_failed = 0;
+    verify_all(s);
+    scan_from(s, "0");
+}
+
 /* ---- the subscription -------------------------------------------------- */
 
 static void on_message(redisAsyncContext *ac, void *reply, void *priv)
@@ -191,7 +293,7 @@ static void on_message(redisAsyncContext *ac, void *reply, void *priv)
         backoff_reset(&s->bo);
         log_info(NULL, "subscribed to %s", EVS_PATTERN);
         changed(s, 0);
-        verify_all(s);
+        on_resync(-1, 0, s);
         return;
     }
     if (strcmp(r->element[0]->str, "pmessage") != 0 || r->elements != 4 ||
@@ -290,8 +392,9 @@ struct evstate *evs_new(struct event_base *base, const char *url, struct gate *g
     backoff_init(&s->bo, 100, 3000);
     s->retry_ev = evtimer_new(base, on_retry, s);
     s->tick_ev = event_new(base, -1, EV_PERSIST, on_tick, s);
+    s->resync_ev = evtimer_new(base, on_resync, s);
     struct timeval tick = {EVS_TICK_MS / 1000, 0};
-    if (!s->retry_ev || !s->tick_ev || event_add(s->tick_ev, &tick) != 0) {
+    if (!s->retry_ev || !s->tick_ev || !s->resync_ev || event_add(s->tick_ev, &tick) != 0) {
         evs_free(s);
         return NULL;
     }
@@ -311,5 +414,7 @@ void evs_free(struct evstate *s)
         event_free(s->retry_ev);
     if (s->tick_ev)
         event_free(s->tick_ev);
+    if (s->resync_ev)
+        event_free(s->resync_ev);
     free(s);
 }

@@ -6,10 +6,13 @@
  * Each worker keeps its own table, fed three ways:
  *   - a second Redis connection PSUBSCRIBEs to ev:{*}:state, where the
  *     stock-consumer announces sold_out and eventctl announces closed;
- *   - gate and event-info answers teach it (so a restarted worker learns an
- *     event's state on its first request for that event);
- *   - after every (re)subscription the events it holds are re-read from
- *     Redis, since a message may have been missed while disconnected.
+ *   - after every (re)subscription, as soon as the gate can run commands,
+ *     the events it holds are re-read and a SCAN of ev:{*}:meta finds every
+ *     event sold out or closed before its closes_at, since a message may
+ *     have been missed while disconnected or before the worker started (a
+ *     restarted worker knows them before its first request); a failed
+ *     read runs the whole resync again;
+ *   - gate and event-info answers teach it too.
  * Any other state announced ("open", "armed" after a rearm or a release of
  * safety stock) makes it forget the event, so the gate decides again.
  */
