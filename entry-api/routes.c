@@ -26,33 +26,30 @@
 #include "request.h"
 #include "timeutil.h"
 
-/* A GET waiting on one Redis call. */
+/* A GET waiting on one Redis call, or (to.req NULL) a background reload of
+ * an event's description. */
 struct read_req {
     struct reply_to to;
     long long event_id;
+    unsigned gen; /* event info: evi_generation when the load started */
 };
 
-static struct read_req *read_req_new(const struct reply_to *t, long long event_id)
+/* t NULL: no request waits (a reload for a's memory). */
+static struct read_req *read_req_new(struct app *a, const struct reply_to *t, long long event_id)
 {
-    struct read_req *rr = malloc(sizeof(*rr));
+    struct read_req *rr = calloc(1, sizeof(*rr));
     if (rr) {
-        rr->to = *t;
+        if (t)
+            rr->to = *t;
+        rr->to.app = a;
         rr->event_id = event_id;
-    } else {
+    } else if (t) {
         reply_unavailable(t, "out of memory");
     }
     return rr;
 }
 
 /* ---- GET /v1/events/{id} ----------------------------------------------- */
-
-/* A load of the event's description: for a request that missed (to is set),
- * or in the background for one served a stale copy (to.req is NULL). */
-struct info_load {
-    struct reply_to to;
-    long long event_id;
-    unsigned gen; /* evi_generation when the load started */
-};
 
 static const char *str_or_empty(const redisReply *r)
 {
@@ -70,32 +67,22 @@ static const char *held_body(struct app *a, long long event_id, enum evi_age *ag
     return evi_body(a->evi, event_id, time_mono_ms(), evs_get(a->evs, event_id), age, NULL);
 }
 
-static void serve_event(const struct reply_to *t, long long event_id)
-{
-    enum evi_age age;
-    const char *body = held_body(t->app, event_id, &age);
-    if (body)
-        reply_send(t, 200, "application/json", body);
-    else
-        reply_unavailable(t, "out of memory");
-}
-
 static void on_event_info(void *arg, int rc, redisReply *r)
 {
-    struct info_load *l = arg;
-    struct app *a = l->to.app;
-    int waiting = l->to.req != NULL;
+    struct read_req *rr = arg;
+    struct app *a = rr->to.app;
+    int waiting = rr->to.req != NULL;
     if (rc != GD_OK) {
-        evi_load_failed(a->evi, l->event_id);
+        evi_load_failed(a->evi, rr->event_id);
         if (waiting)
-            reply_unavailable(&l->to, "event state unavailable");
+            reply_unavailable(&rr->to, "event state unavailable");
     } else if (r->type != REDIS_REPLY_ARRAY || r->elements != 10) {
-        if (evi_holds(a->evi, l->event_id)) /* gone (expired or deleted) */
-            evi_forget(a->evi, l->event_id);
+        if (evi_holds(a->evi, rr->event_id)) /* gone (expired or deleted) */
+            evi_forget(a->evi, rr->event_id);
         if (waiting)
-            reply_problem(&l->to, PB_EVENT_NOT_FOUND, NULL, NULL);
+            reply_problem(&rr->to, PB_EVENT_NOT_FOUND, NULL, NULL);
     } else {
-        evs_learn(a->evs, l->event_id, str_or_empty(r->element[3]));
+        evs_learn(a->evs, rr->event_id, str_or_empty(r->element[3]));
         struct evi_fields f = {.title = str_or_empty(r->element[0]),
                                .opens_at = str_or_empty(r->element[1]),
                                .closes_at = str_or_empty(r->element[2]),
@@ -104,35 +91,32 @@ static void on_event_info(void *arg, int rc, redisReply *r)
                                .opens_ms = int_or_zero(r->element[7]),
                                .closes_ms = int_or_zero(r->element[8]),
                                .redis_now_ms = int_or_zero(r->element[9])};
-        int stored = evi_store(a->evi, l->event_id, &f, time_mono_ms(), l->gen) == GD_OK;
-        if (waiting && stored)
-            serve_event(&l->to, l->event_id);
+        enum evi_age age;
+        const char *body = evi_store(a->evi, rr->event_id, &f, time_mono_ms(), rr->gen) == GD_OK
+                               ? held_body(a, rr->event_id, &age)
+                               : NULL;
+        if (waiting && body)
+            reply_send(&rr->to, 200, "application/json", body);
         else if (waiting)
-            reply_unavailable(&l->to, "out of memory");
+            reply_unavailable(&rr->to, "out of memory");
     }
-    free(l);
+    free(rr);
 }
 
 static void load_event(struct app *a, const struct reply_to *t, long long event_id)
 {
     char k[3][64];
-    struct info_load *l = calloc(1, sizeof(*l));
-    if (!l) {
+    struct read_req *rr = read_req_new(a, t, event_id);
+    if (!rr) {
         evi_load_failed(a->evi, event_id);
-        if (t)
-            reply_unavailable(t, "out of memory");
         return;
     }
-    if (t)
-        l->to = *t;
-    l->to.app = a;
-    l->event_id = event_id;
-    l->gen = evi_generation(a->evi);
+    rr->gen = evi_generation(a->evi);
     rds_key(k[0], sizeof(k[0]), event_id, "meta");
     rds_key(k[1], sizeof(k[1]), event_id, "survey");
     rds_key(k[2], sizeof(k[2]), event_id, "stock");
     const char *argv[] = {k[0], k[1], k[2]};
-    gate_script(a->gate, SCRIPT_EVENT_INFO, 3, 3, argv, on_event_info, l);
+    gate_script(a->gate, SCRIPT_EVENT_INFO, 3, 3, argv, on_event_info, rr);
 }
 
 /* From memory when the description is held (evinfo.h), else after one Redis call. */
@@ -185,7 +169,7 @@ static void get_entry_me(const struct reply_to *t, long long event_id)
         reply_problem(t, PB_UNAUTHORIZED, err_str(rc), NULL);
         return;
     }
-    struct read_req *rr = read_req_new(t, event_id);
+    struct read_req *rr = read_req_new(t->app, t, event_id);
     if (!rr)
         return;
     static const char *const suffix[] = {"entries", "winners", "losers", "notified"};
