@@ -38,8 +38,11 @@ static void entry_clear(struct evi_entry *e)
     memset(e, 0, sizeof(*e));
 }
 
+/* event_id's entry; NULL when not held (0 is never an event: it marks a free slot). */
 static struct evi_entry *find(struct evinfo *c, long long event_id)
 {
+    if (event_id == 0)
+        return NULL;
     for (int i = 0; i < EVI_MAX; i++)
         if (c->e[i].event_id == event_id)
             return &c->e[i];
@@ -126,7 +129,7 @@ const char *evi_body(struct evinfo *c, long long event_id, int64_t mono_now, enu
     struct evi_entry *e = find(c, event_id);
     int64_t held = e ? mono_now - e->loaded_ms : 0;
     *age = EVI_MISS;
-    if (!e || event_id == 0 || held >= EVI_STALE_MS)
+    if (!e || held >= EVI_STALE_MS)
         return NULL;
     const char *st = state_of(e, mono_now, known);
     if (!e->body || strcmp(e->body_state, st) != 0) { /* a state name is a literal */
@@ -145,7 +148,7 @@ const char *evi_body(struct evinfo *c, long long event_id, int64_t mono_now, enu
 
 int evi_holds(struct evinfo *c, long long event_id)
 {
-    return event_id != 0 && find(c, event_id) != NULL;
+    return find(c, event_id) != NULL;
 }
 
 void evi_forget(struct evinfo *c, long long event_id)
@@ -164,7 +167,7 @@ unsigned evi_generation(const struct evinfo *c)
 int evi_begin_load(struct evinfo *c, long long event_id)
 {
     struct evi_entry *e = find(c, event_id);
-    if (!e || event_id == 0)
+    if (!e)
         return 1; /* nothing held: every request that misses loads */
     if (e->loading)
         return 0;
@@ -175,6 +178,6 @@ int evi_begin_load(struct evinfo *c, long long event_id)
 void evi_load_failed(struct evinfo *c, long long event_id)
 {
     struct evi_entry *e = find(c, event_id);
-    if (e && event_id)
+    if (e)
         e->loading = 0;
 }

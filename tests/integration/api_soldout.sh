@@ -18,6 +18,10 @@ burst() { # EVENT N OUT: N posts by N members, 64 at a time
     --secret "$JWT_SECRET" --answers '{"q1":"yes"}' --out "$3" --quiet >/dev/null
 }
 count() { awk -v s="$2" '$2 == s' "$1" | wc -l; }
+enter() { # MEMBER_NO: one entry of member P<MEMBER_NO>; prints the status
+  req POST "$T_API/v1/events/$EV/entries" -H "Authorization: Bearer $("$BIN_CTL" token "$P$1")" \
+    -H 'Content-Type: application/json' --data '{"answers":{"q1":"yes"}}'
+}
 
 burst "$EV" 10 "$T_DIR/open.txt"
 expect "entries before the sell-out" "$(count "$T_DIR/open.txt" 202)" 10
@@ -57,9 +61,7 @@ expect "after a restart: both workers learned the sell-out on start" \
   "$(poll_until 10 at_least $((BEFORE + 2)) learned && echo yes || echo "no ($(($(learned) - BEFORE)))")" yes
 CALLS=$(redis_evals)
 for i in $(seq 11 30); do # members who never entered (the first 10 are pending: 202)
-  req POST "$T_API/v1/events/$EV/entries" -H "Authorization: Bearer $("$BIN_CTL" token "$P$i")" \
-    -H 'Content-Type: application/json' --data '{"answers":{"q1":"yes"}}' >>"$T_DIR/restart.txt"
-  echo >>"$T_DIR/restart.txt"
+  enter "$i" >>"$T_DIR/restart.txt" && echo >>"$T_DIR/restart.txt"
 done
 expect "after a restart: all 410" "$(grep -c '^410$' "$T_DIR/restart.txt")" 20
 expect "after a restart: gate calls for 20 requests" "$(($(redis_evals) - CALLS))" 0
@@ -72,9 +74,7 @@ expect "after a restart: Redis commands during the burst" "$(($(redis_calls) - C
 redis_q HSET "ev:{$EV}:meta" state armed >/dev/null
 redis_q PUBLISH "ev:{$EV}:state" open >/dev/null
 sleep 0.5
-req POST "$T_API/v1/events/$EV/entries" -H "Authorization: Bearer $("$BIN_CTL" token "${P}40")" \
-  -H 'Content-Type: application/json' --data '{"answers":{"q1":"yes"}}' >"$T_DIR/reopen"
-expect "after re-opening: accepted again" "$(cat "$T_DIR/reopen")" 202
+expect "after re-opening: accepted again" "$(enter 40)" 202
 
 # An announcement missed while disconnected: sold out again, then every
 # worker's Redis connections are cut and the event re-opened before they are
@@ -84,10 +84,6 @@ expect "after re-opening: accepted again" "$(cat "$T_DIR/reopen")" 202
 redis_q HSET "ev:{$EV}:meta" state sold_out >/dev/null
 redis_q PUBLISH "ev:{$EV}:state" sold_out >/dev/null
 sleep 0.5
-enter() { # MEMBER_NO: prints the status
-  req POST "$T_API/v1/events/$EV/entries" -H "Authorization: Bearer $("$BIN_CTL" token "$P$1")" \
-    -H 'Content-Type: application/json' --data '{"answers":{"q1":"yes"}}'
-}
 expect "sold out again" "$(enter 41)" 410
 forgotten() { grep 'forgotten' "$T_DIR/api.log" | grep -c "\"event_id\":$EV[,}]"; }
 BEFORE=$(forgotten)
