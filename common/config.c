@@ -73,6 +73,8 @@ static const struct cfg_row cfg_rows[] = {
      "public HTTP listen address host:port"},
     {"CONFIRM_TIMEOUT_MS", CFG_INT, OFF(confirm_timeout_ms), "1500", 50, 60000, NULL, 0,
      CFG_ENTRY_API, "deadline for the broker's publisher confirm"},
+    {"POLL_AFTER_S", CFG_INT, OFF(poll_after_s), "2", 1, 300, NULL, 0, CFG_ENTRY_API,
+     "Retry-After on a 202 and on a pending entries/me: how soon the app polls again"},
     {"RATE_LIMIT", CFG_INT, OFF(rate_limit), "20", 1, 100000, NULL, 0, CFG_ENTRY_API,
      "requests per member per window"},
     {"RATE_WINDOW_MS", CFG_INT, OFF(rate_window_ms), "10000", 100, 3600000, NULL, 0, CFG_ENTRY_API,

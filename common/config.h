@@ -34,6 +34,7 @@ struct gd_config {
     long jwt_leeway_s;
     char *listen_addr;       /* entry-api public HTTP, host:port */
     long confirm_timeout_ms; /* entry-api: publish confirm deadline */
+    long poll_after_s;       /* entry-api: Retry-After while an entry is pending */
     long rate_limit;         /* entry-api: requests per member per window */
     long rate_window_ms;
     long workers;            /* entry-api: worker processes, 0 = one per CPU */

@@ -150,6 +150,7 @@ static void send_accepted(struct entry_req *er)
              er->entry_id, er->event_id);
     snprintf(loc, sizeof(loc), "/v1/events/%lld/entries/me", er->event_id);
     reply_header(&er->to, "Location", loc);
+    reply_retry_after(&er->to, er->to.app->cfg->poll_after_s * 1000);
     reply_send(&er->to, 202, "application/json", body);
 }
 

@@ -156,6 +156,11 @@ static void on_entry_status(void *arg, int rc, redisReply *r)
         if (seq > 0)
             n += snprintf(body + n, sizeof(body) - (size_t)n, ",\"seq\":%lld", seq);
         snprintf(body + n, sizeof(body) - (size_t)n, "}");
+        /* One member's answer: no shared cache keeps it.  While pending,
+         * Retry-After paces the app's polling (POLL_AFTER_S). */
+        reply_header(&rr->to, "Cache-Control", "no-store");
+        if (strcmp(r->element[1]->str, "pending") == 0)
+            reply_retry_after(&rr->to, rr->to.app->cfg->poll_after_s * 1000);
         reply_send(&rr->to, 200, "application/json", body);
     }
     free(rr);

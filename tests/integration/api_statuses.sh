@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # api_statuses: every endpoint and status code of DESIGN §3 against a real
 # entry-api (2 workers), Redis and RabbitMQ, with the headers the contract
-# names: problem+json with a stable code, Location on 202, Retry-After and
+# names: problem+json with a stable code, Location and Retry-After (the
+# polling pace, POLL_AFTER_S) on 202 and on a pending entries/me, Retry-After and
 # opens_in_ms on 425, Retry-After on 429, WWW-Authenticate on 401, Allow on
 # 405; survey validation naming the question; repeats (202 same entry_id
 # while pending, 200 with the status once decided); every 202 in the queue
@@ -12,7 +13,7 @@ P="st$$-"
 SURVEY='{"questions":[{"id":"q1","type":"single","text":"Liked it?","required":true,"choices":["yes","no"]},{"id":"q2","type":"text","text":"Why?","max_len":10}]}'
 purge_entries
 trap 'rc=$?; mgmt DELETE "/queues/%2F/stock.entries/contents" >/dev/null || true; (exit $rc); cleanup' EXIT
-start_api api "$T_API_PORT" WORKERS=2 RATE_LIMIT=5
+start_api api "$T_API_PORT" WORKERS=2 RATE_LIMIT=5 POLL_AFTER_S=3
 EV=$(new_event 3 100 0 "$SURVEY")
 "$BIN_CTL" seed "$EV" --members 20 --prefix "$P" >/dev/null
 "$BIN_CTL" arm "$EV" >/dev/null
@@ -85,11 +86,14 @@ ID1=$(last_json .entry_id)
 expect "202 status" "$(last_json .status)" pending
 expect "202 event_id" "$(last_json .event_id)" "$EV"
 expect "202 Location" "$(last_header location)" "/v1/events/$EV/entries/me"
+expect "202 Retry-After is POLL_AFTER_S" "$(last_header retry-after)" 3
 expect "traceparent echoed" "$(last_header traceparent)" "$TP"
 expect "entry_id is a UUIDv7" "$(grep -cE '^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$' <<<"$ID1")" 1
 expect "entries/me" "$(req GET "$T_API/v1/events/$EV/entries/me" -H "Authorization: Bearer $T1")" 200
 expect "entries/me entry_id" "$(last_json .entry_id)" "$ID1"
 expect "entries/me status" "$(last_json .status)" pending
+expect "pending entries/me Retry-After is POLL_AFTER_S" "$(last_header retry-after)" 3
+expect "entries/me Cache-Control" "$(last_header cache-control)" no-store
 expect "entries/me without token" "$(req GET "$T_API/v1/events/$EV/entries/me")" 401
 expect "entries/me of a member who did not enter" "$(req GET "$T_API/v1/events/$EV/entries/me" -H "Authorization: Bearer $(tok "${P}2")")" 404
 problem_ok 404 entry_not_found
@@ -101,6 +105,8 @@ expect "repeat once decided" "$(post "$T1" '{"answers":{"q1":"yes"}}')" 200
 expect "decided status" "$(last_json .status)/$(last_json .seq)/$(last_json .entry_id)" "won/7/$ID1"
 redis_q HSET "ev:{$EV}:notified" "${P}1" sent >/dev/null
 expect "entries/me once notified" "$(req GET "$T_API/v1/events/$EV/entries/me" -H "Authorization: Bearer $T1")/$(last_json .status)/$(last_json .seq)" "200/notified/7"
+expect "a decided entries/me has no Retry-After" "$(last_header retry-after)" ""
+expect "decided entries/me Cache-Control" "$(last_header cache-control)" no-store
 T3=$(tok "${P}3")
 expect "member 3 enters" "$(post "$T3" '{"answers":{"q1":"no"}}')" 202
 ID3=$(last_json .entry_id)
