@@ -3,7 +3,7 @@
 --   wrk -tT ... -s entries.lua URL -- PATH TOKENS_FILE|- BODY T [GET]
 --
 -- POSTs BODY (application/json) to PATH; with GET as the fifth argument,
--- GETs PATH instead (BODY unused).  With a TOKENS_FILE (one HS256
+-- GETs PATH instead (BODY unused; a one-token file still sends its token).  With a TOKENS_FILE (one HS256
 -- token per line, member i on line i), every request carries the next
 -- token, so every request is a distinct member's first entry; the file is
 -- split between wrk's threads, requests are built once in init(), and a
@@ -25,26 +25,26 @@ local reqs, n, i, fixed = {}, 0, 0, nil
 function init(args)
   local path, file, body = args[1], args[2], args[3]
   local headers = {["Content-Type"] = "application/json"}
+  local method = "POST"
   if args[5] == "GET" then
-    fixed = wrk.format("GET", path)
-    return
+    method, headers, body = "GET", {}, nil
   end
   if file == "-" then
-    fixed = wrk.format("POST", path, headers, body)
+    fixed = wrk.format(method, path, headers, body)
     return
   end
   local lines = {}
   for line in io.lines(file) do lines[#lines + 1] = line end
   if #lines == 1 then -- one token for every request
     headers["Authorization"] = "Bearer " .. lines[1]
-    fixed = wrk.format("POST", path, headers, body)
+    fixed = wrk.format(method, path, headers, body)
     return
   end
   local per = math.floor(#lines / tonumber(args[4])) -- wrk's -t: init() runs before all setup()s
   local lo = id * per
   for k = lo + 1, lo + per do
     headers["Authorization"] = "Bearer " .. lines[k]
-    reqs[#reqs + 1] = wrk.format("POST", path, headers, body)
+    reqs[#reqs + 1] = wrk.format(method, path, headers, body)
   end
   n = #reqs
 end
