@@ -3,13 +3,14 @@
 --   wrk -tT ... -s entries.lua URL -- PATH TOKENS_FILE|- BODY T [GET]
 --
 -- POSTs BODY (application/json) to PATH; with GET as the fifth argument,
--- GETs PATH instead (BODY unused; a one-token file still sends its token).  With a TOKENS_FILE (one HS256
--- token per line, member i on line i), every request carries the next
--- token, so every request is a distinct member's first entry; the file is
--- split between wrk's threads, requests are built once in init(), and a
--- thread that runs out of members stops (reported as "exhausted": size the
--- member set for rate x duration).  A file of one token: every request
--- carries it (the ceilings and the sold-out phase); "-": no token.
+-- GETs PATH instead (BODY unused; a one-token file still sends its token).
+-- With a TOKENS_FILE (one HS256 token per line, member i on line i),
+-- every request carries the next token, so every request is a distinct
+-- member's first entry; the file is split between wrk's threads, requests
+-- are built once in init(), and a thread that runs out of members stops
+-- (reported as "exhausted": size the member set for rate x duration).  A
+-- file of one token: every request carries it (the ceilings, the sold-out
+-- and the entries/me phases); "-": no token.
 -- done() prints one JSON line.
 local threads = {}
 local counter = 0
