@@ -24,6 +24,7 @@
 #define EVS_CONNECT_MAX 5000 /* a subscription not confirmed by then is retried */
 #define EVS_RESYNC_MS   50   /* retry of a resync the gate could not run yet */
 #define EVS_SCAN_COUNT  "1000"
+#define EVS_RECENT      64 /* announcements kept to judge a read's age */
 
 struct evs_entry {
     long long event_id;
@@ -44,6 +45,8 @@ struct evstate {
     int resync_failed; /* a re-read of the current resync failed: run it again */
     void (*on_change)(void *arg, long long event_id);
     void *on_change_arg;
+    uint64_t announced;           /* announcements so far */
+    long long recent[EVS_RECENT]; /* announcement k was for event recent[k % EVS_RECENT] */
     int n;
     struct evs_entry e[EVS_MAX];
 };
@@ -52,6 +55,7 @@ struct evstate {
 struct evs_verify {
     struct evstate *s;
     long long event_id;
+    uint64_t mark; /* evs_mark() when the read was sent */
 };
 
 static void subscribe_now(struct evstate *s);
@@ -72,11 +76,16 @@ enum evs_state evs_get(const struct evstate *s, long long event_id)
     return e ? e->state : EVS_UNKNOWN;
 }
 
-void evs_learn(struct evstate *s, long long event_id, const char *state)
+static enum evs_state state_of(const char *state)
 {
-    enum evs_state st = strcmp(state, "sold_out") == 0 ? EVS_SOLD_OUT
-                        : strcmp(state, "closed") == 0 ? EVS_CLOSED
-                                                       : EVS_UNKNOWN;
+    return strcmp(state, "sold_out") == 0 ? EVS_SOLD_OUT
+           : strcmp(state, "closed") == 0 ? EVS_CLOSED
+                                          : EVS_UNKNOWN;
+}
+
+static void learn(struct evstate *s, long long event_id, const char *state)
+{
+    enum evs_state st = state_of(state);
     struct evs_entry *e = find(s, event_id);
     if (st == EVS_UNKNOWN) {
         if (e) { /* re-opened: the gate decides again */
@@ -113,6 +122,41 @@ static void changed(struct evstate *s, long long event_id)
 {
     if (s->on_change)
         s->on_change(s->on_change_arg, event_id);
+}
+
+void evs_announce(struct evstate *s, long long event_id, const char *state)
+{
+    s->recent[s->announced++ % EVS_RECENT] = event_id;
+    learn(s, event_id, state);
+    changed(s, event_id);
+}
+
+uint64_t evs_mark(const struct evstate *s)
+{
+    return s->announced;
+}
+
+/* An announcement for event_id came after mark, or too many came to tell. */
+static int announced_since(const struct evstate *s, long long event_id, uint64_t mark)
+{
+    if (s->announced - mark > EVS_RECENT)
+        return 1;
+    for (uint64_t k = mark; k < s->announced; k++)
+        if (s->recent[k % EVS_RECENT] == event_id)
+            return 1;
+    return 0;
+}
+
+void evs_learn_read(struct evstate *s, long long event_id, const char *state, uint64_t mark)
+{
+    if (announced_since(s, event_id, mark)) {
+        /* Usually it agrees (gate calls in flight at a sell-out): say nothing then. */
+        if (state_of(state) != evs_get(s, event_id))
+            log_info(&(struct log_ctx){.event_id = event_id},
+                     "a read of state %s sent before the last announcement: dropped", state);
+        return;
+    }
+    learn(s, event_id, state);
 }
 
 int evs_subscribed(const struct evstate *s)
@@ -186,8 +230,8 @@ static void on_verify(void *arg, int rc, redisReply *r)
 {
     struct evs_verify *v = arg;
     if (rc == GD_OK)
-        evs_learn(v->s, v->event_id,
-                  r->type == REDIS_REPLY_STRING ? r->str : "unknown (meta missing)");
+        evs_learn_read(v->s, v->event_id,
+                       r->type == REDIS_REPLY_STRING ? r->str : "unknown (meta missing)", v->mark);
     else
         read_failed(v->s, rc);
     free(v);
@@ -206,6 +250,7 @@ static void verify_all(struct evstate *s)
             return;
         v->s = s;
         v->event_id = ids[i];
+        v->mark = evs_mark(s);
         rds_key(key, sizeof(key), ids[i], "meta");
         const char *argv[] = {"HGET", key, "state"};
         gate_command(s->gate, 3, argv, on_verify, v);
@@ -225,7 +270,7 @@ static void on_scanned(void *arg, int rc, redisReply *r)
         int final = strcmp(state, "sold_out") == 0 || strcmp(state, "closed") == 0;
         /* past events are left out: the gate answers them if anyone asks */
         if (!final || strtoll(r->element[1]->str, NULL, 10) > time_now_ms())
-            evs_learn(v->s, v->event_id, state);
+            evs_learn_read(v->s, v->event_id, state, v->mark);
     }
     free(v);
 }
@@ -251,6 +296,7 @@ static void on_scan(void *arg, int rc, redisReply *r)
             continue;
         v->s = s;
         v->event_id = id;
+        v->mark = evs_mark(s);
         const char *argv[] = {"HMGET", k->str, "state", "closes_at_ms"};
         gate_command(s->gate, 4, argv, on_scanned, v);
     }
@@ -292,6 +338,8 @@ static void on_message(redisAsyncContext *ac, void *reply, void *priv)
         atomic_store(&s->m->subscribed, 1);
         backoff_reset(&s->bo);
         log_info(NULL, "subscribed to %s", EVS_PATTERN);
+        /* Announcements may have been missed: no read sent before counts. */
+        s->announced += EVS_RECENT + 1;
         changed(s, 0);
         on_resync(-1, 0, s);
         return;
@@ -300,10 +348,8 @@ static void on_message(redisAsyncContext *ac, void *reply, void *priv)
         r->element[2]->type != REDIS_REPLY_STRING || r->element[3]->type != REDIS_REPLY_STRING)
         return;
     long long id = evs_channel_event(r->element[2]->str, r->element[2]->len);
-    if (id > 0) {
-        evs_learn(s, id, r->element[3]->str);
-        changed(s, id);
-    }
+    if (id > 0)
+        evs_announce(s, id, r->element[3]->str);
 }
 
 static void schedule_retry(struct evstate *s)

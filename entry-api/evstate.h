@@ -13,11 +13,15 @@
  *     restarted worker knows them before its first request); a failed
  *     read runs the whole resync again;
  *   - gate and event-info answers teach it too.
+ * A read (re-read, gate or event-info answer) sent before an announcement
+ * for its event and answered after it is dropped (evs_learn_read).
  * Any other state announced ("open", "armed" after a rearm or a release of
  * safety stock) makes it forget the event, so the gate decides again.
  */
 #ifndef GD_EVSTATE_H
 #define GD_EVSTATE_H
+
+#include <stdint.h>
 
 #include <event2/event.h>
 
@@ -35,8 +39,19 @@ struct evstate *evs_new(struct event_base *base, const char *url, struct gate *g
 void evs_free(struct evstate *s);
 
 enum evs_state evs_get(const struct evstate *s, long long event_id);
-/* Remember "sold_out"/"closed"; forget the event for any other state name. */
-void evs_learn(struct evstate *s, long long event_id, const char *state);
+/* An announcement on ev:{id}:state (what the subscription calls for each):
+ * remember "sold_out"/"closed", forget the event for any other state name,
+ * and tell the evs_on_change callback. */
+void evs_announce(struct evstate *s, long long event_id, const char *state);
+/* Reads race announcements: a read sent before an announcement for its event
+ * can be answered after it, with the state the announcement replaced (a
+ * stale "sold_out" after a re-opening would answer 410 until the next
+ * announcement).  Take evs_mark() when sending a read (gate, event info,
+ * resync) and learn its answer with evs_learn_read(), which drops it when an
+ * announcement for that event came since the mark, or more than it keeps
+ * track of came at all.  Dropping is always safe: the gate decides then. */
+uint64_t evs_mark(const struct evstate *s);
+void evs_learn_read(struct evstate *s, long long event_id, const char *state, uint64_t mark);
 /* 1 while the subscription is confirmed. */
 int evs_subscribed(const struct evstate *s);
 /* giftdrop_event_state{event_id,state} 1 for every remembered event. */

@@ -31,7 +31,8 @@
 struct read_req {
     struct reply_to to;
     long long event_id;
-    unsigned gen; /* event info: evi_generation when the load started */
+    unsigned gen;  /* event info: evi_generation when the load started */
+    uint64_t mark; /* event info: evs_mark when the load started */
 };
 
 /* t NULL: no request waits (a reload for a's memory). */
@@ -82,7 +83,7 @@ static void on_event_info(void *arg, int rc, redisReply *r)
         if (waiting)
             reply_problem(&rr->to, PB_EVENT_NOT_FOUND, NULL, NULL);
     } else {
-        evs_learn(a->evs, rr->event_id, str_or_empty(r->element[3]));
+        evs_learn_read(a->evs, rr->event_id, str_or_empty(r->element[3]), rr->mark);
         struct evi_fields f = {.title = str_or_empty(r->element[0]),
                                .opens_at = str_or_empty(r->element[1]),
                                .closes_at = str_or_empty(r->element[2]),
@@ -112,6 +113,7 @@ static void load_event(struct app *a, const struct reply_to *t, long long event_
         return;
     }
     rr->gen = evi_generation(a->evi);
+    rr->mark = evs_mark(a->evs);
     rds_key(k[0], sizeof(k[0]), event_id, "meta");
     rds_key(k[1], sizeof(k[1]), event_id, "survey");
     rds_key(k[2], sizeof(k[2]), event_id, "stock");
