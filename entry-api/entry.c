@@ -44,7 +44,7 @@ struct entry_req {
     int accepted;       /* the gate wrote a new entry: undo it if not confirmed */
     int answered;       /* the client has its answer (the deadline fired first) */
     int64_t confirm_t0_us;
-    uint64_t evs_mark;      /* evs_mark() when the gate call was sent */
+    uint64_t state_mark;    /* evs_mark() when the gate call was sent */
     struct event *deadline; /* loop-side bound on the publisher */
     struct pub_job job;
 };
@@ -288,7 +288,7 @@ static void gate_refused(struct entry_req *er, const char *st, const char *id, l
         int sold = st[0] == 's';
         met_inc(&m->outcomes[sold ? GO_SOLD_OUT : GO_CLOSED]);
         /* the next ones are answered from memory */
-        evs_learn_read(a->evs, er->event_id, st, er->evs_mark);
+        evs_learn_read(a->evs, er->event_id, st, er->state_mark);
         reply_problem(&er->to, sold ? PB_SOLD_OUT : PB_EVENT_CLOSED, NULL, NULL);
     } else {
         met_inc(&m->outcomes[GO_NOT_FOUND]);
@@ -337,7 +337,7 @@ static void run_gate(struct entry_req *er)
     snprintf(window, sizeof(window), "%ld", a->cfg->rate_window_ms);
     const char *argv[] = {k[0], k[1],       k[2],   k[3],  k[4],  k[5],
                           k[6], er->member, new_id, limit, window};
-    er->evs_mark = evs_mark(a->evs);
+    er->state_mark = evs_mark(a->evs);
     gate_script(a->gate, SCRIPT_GATE, 7, 11, argv, on_gate, er);
 }
 
