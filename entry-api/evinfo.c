@@ -24,7 +24,6 @@ struct evi_entry {
 };
 
 struct evinfo {
-    unsigned gen;
     struct evi_entry e[EVI_MAX];
 };
 
@@ -64,7 +63,7 @@ void evi_free(struct evinfo *c)
 }
 
 int evi_store(struct evinfo *c, long long event_id, const struct evi_fields *f, int64_t mono_now,
-              unsigned gen)
+              int raced)
 {
     struct evi_entry n = {.event_id = event_id,
                           .title = strdup(f->title),
@@ -74,9 +73,9 @@ int evi_store(struct evinfo *c, long long event_id, const struct evi_fields *f, 
                           .opens_ms = f->opens_ms,
                           .closes_ms = f->closes_ms,
                           .offset_ms = f->redis_now_ms - mono_now,
-                          /* something was forgotten while this was read: serve it
-                           * once more at most, and reload */
-                          .loaded_ms = gen == c->gen ? mono_now : mono_now - EVI_FRESH_MS};
+                          /* announced while this was read: serve it once more at
+                           * most, and reload */
+                          .loaded_ms = raced ? mono_now - EVI_FRESH_MS : mono_now};
     snprintf(n.meta_state, sizeof(n.meta_state), "%s", f->meta_state);
     struct evi_entry *slot = find(c, event_id);
     if (!n.title || !n.opens_at || !n.closes_at || !n.survey) {
@@ -153,15 +152,9 @@ int evi_holds(struct evinfo *c, long long event_id)
 
 void evi_forget(struct evinfo *c, long long event_id)
 {
-    c->gen++;
     for (int i = 0; i < EVI_MAX; i++)
         if (c->e[i].event_id && (event_id == 0 || c->e[i].event_id == event_id))
             entry_clear(&c->e[i]);
-}
-
-unsigned evi_generation(const struct evinfo *c)
-{
-    return c->gen;
 }
 
 int evi_begin_load(struct evinfo *c, long long event_id)

@@ -41,11 +41,11 @@ enum evi_age { EVI_MISS, EVI_FRESH, EVI_STALE };
 struct evinfo *evi_new(void);
 void evi_free(struct evinfo *c);
 
-/* Remember event_id as read when the load that produced f started at generation gen
- * (evi_generation); if something was forgotten since, the entry is kept but already
- * stale, so the next request reloads it.  GD_OK or GD_ENOMEM. */
+/* Remember event_id as read in f.  raced: an announcement for the event came
+ * while it was read (evs_learn_read said so); the entry is then kept but
+ * already stale, so the next request reloads it.  GD_OK or GD_ENOMEM. */
 int evi_store(struct evinfo *c, long long event_id, const struct evi_fields *f, int64_t mono_now,
-              unsigned gen);
+              int raced);
 /* The JSON body for event_id at mono_now (NULL on a miss or when older than EVI_STALE_MS);
  * known is what the sold-out memory says.  *age tells whether to reload; *state (may be
  * NULL) is the state shown.  Valid until the next call on c. */
@@ -55,8 +55,6 @@ const char *evi_body(struct evinfo *c, long long event_id, int64_t mono_now, enu
 int evi_holds(struct evinfo *c, long long event_id);
 /* Forget event_id, or every event when event_id is 0. */
 void evi_forget(struct evinfo *c, long long event_id);
-/* Bumped by every evi_forget; a load notes it when it starts. */
-unsigned evi_generation(const struct evinfo *c);
 /* A reload of event_id is in flight: 1 if this call marked it (the caller loads), 0 if one
  * already was.  evi_store and evi_load_failed clear the mark. */
 int evi_begin_load(struct evinfo *c, long long event_id);

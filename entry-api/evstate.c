@@ -147,16 +147,17 @@ static int announced_since(const struct evstate *s, long long event_id, uint64_t
     return 0;
 }
 
-void evs_learn_read(struct evstate *s, long long event_id, const char *state, uint64_t mark)
+int evs_learn_read(struct evstate *s, long long event_id, const char *state, uint64_t mark)
 {
     if (announced_since(s, event_id, mark)) {
         /* Usually it agrees (gate calls in flight at a sell-out): say nothing then. */
         if (state_of(state) != evs_get(s, event_id))
             log_info(&(struct log_ctx){.event_id = event_id},
                      "a read of state %s sent before the last announcement: dropped", state);
-        return;
+        return 0;
     }
     learn(s, event_id, state);
+    return 1;
 }
 
 int evs_subscribed(const struct evstate *s)

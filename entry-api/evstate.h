@@ -51,7 +51,8 @@ void evs_announce(struct evstate *s, long long event_id, const char *state);
  * announcement for that event came since the mark, or more than it keeps
  * track of came at all.  Dropping is always safe: the gate decides then. */
 uint64_t evs_mark(const struct evstate *s);
-void evs_learn_read(struct evstate *s, long long event_id, const char *state, uint64_t mark);
+/* 1: learned; 0: dropped (an announcement for the event came since mark). */
+int evs_learn_read(struct evstate *s, long long event_id, const char *state, uint64_t mark);
 /* 1 while the subscription is confirmed. */
 int evs_subscribed(const struct evstate *s);
 /* giftdrop_event_state{event_id,state} 1 for every remembered event. */

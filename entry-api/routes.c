@@ -31,8 +31,7 @@
 struct read_req {
     struct reply_to to;
     long long event_id;
-    unsigned gen;  /* event info: evi_generation when the load started */
-    uint64_t mark; /* event info: evs_mark when the load started */
+    uint64_t mark; /* event info: evs_mark() when the load was sent */
 };
 
 /* t NULL: no request waits (a reload for a's memory). */
@@ -83,7 +82,7 @@ static void on_event_info(void *arg, int rc, redisReply *r)
         if (waiting)
             reply_problem(&rr->to, PB_EVENT_NOT_FOUND, NULL, NULL);
     } else {
-        evs_learn_read(a->evs, rr->event_id, str_or_empty(r->element[3]), rr->mark);
+        int raced = !evs_learn_read(a->evs, rr->event_id, str_or_empty(r->element[3]), rr->mark);
         struct evi_fields f = {.title = str_or_empty(r->element[0]),
                                .opens_at = str_or_empty(r->element[1]),
                                .closes_at = str_or_empty(r->element[2]),
@@ -93,7 +92,7 @@ static void on_event_info(void *arg, int rc, redisReply *r)
                                .closes_ms = int_or_zero(r->element[8]),
                                .redis_now_ms = int_or_zero(r->element[9])};
         enum evi_age age;
-        const char *body = evi_store(a->evi, rr->event_id, &f, time_mono_ms(), rr->gen) == GD_OK
+        const char *body = evi_store(a->evi, rr->event_id, &f, time_mono_ms(), raced) == GD_OK
                                ? held_body(a, rr->event_id, &age)
                                : NULL;
         if (waiting && body)
@@ -112,7 +111,6 @@ static void load_event(struct app *a, const struct reply_to *t, long long event_
         evi_load_failed(a->evi, event_id);
         return;
     }
-    rr->gen = evi_generation(a->evi);
     rr->mark = evs_mark(a->evs);
     rds_key(k[0], sizeof(k[0]), event_id, "meta");
     rds_key(k[1], sizeof(k[1]), event_id, "survey");

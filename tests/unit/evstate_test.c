@@ -63,10 +63,10 @@ TEST(a_read_older_than_a_reopening_is_dropped)
     evs_announce(s, 7, "sold_out");
     uint64_t sent = evs_mark(s); /* a gate call goes out and will say sold_out */
     evs_announce(s, 7, "armed"); /* ... the event re-opens before its answer is in */
-    evs_learn_read(s, 7, "sold_out", sent);
+    CHECK_INT(evs_learn_read(s, 7, "sold_out", sent), 0);
     CHECK_INT(evs_get(s, 7), EVS_UNKNOWN); /* not a stale 410 */
     /* The same answer to a read sent after the announcement counts. */
-    evs_learn_read(s, 7, "sold_out", evs_mark(s));
+    CHECK_INT(evs_learn_read(s, 7, "sold_out", evs_mark(s)), 1);
     CHECK_INT(evs_get(s, 7), EVS_SOLD_OUT);
     CHECK_INT(n_changes, 2); /* reads do not report changes */
     evs_free(s);
@@ -88,7 +88,7 @@ TEST(announcements_of_other_events_do_not_drop_a_read)
     uint64_t sent = evs_mark(s);
     evs_announce(s, 8, "sold_out");
     evs_announce(s, 12, "armed");
-    evs_learn_read(s, 7, "closed", sent);
+    CHECK_INT(evs_learn_read(s, 7, "closed", sent), 1);
     CHECK_INT(evs_get(s, 7), EVS_CLOSED);
     CHECK_INT(evs_get(s, 8), EVS_SOLD_OUT);
     evs_free(s);
