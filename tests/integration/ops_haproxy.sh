@@ -13,7 +13,9 @@
 #   - per-address rate limit: 429, Retry-After, problem+json, nothing reaches
 #     the instances; a client dripping its request head gets a 408;
 #   - /metrics of entry-api passes `promtool check metrics`; HAProxy's and
-#     RabbitMQ's exporters parse (their upstream naming lints are tolerated).
+#     RabbitMQ's exporters parse (their upstream naming lints are tolerated);
+#   - with many clients connected (more than 20 % of its descriptors in use)
+#     HAProxy still reuses its connections to the instances.
 source "$(dirname "$0")/../lib.sh"
 
 HA_PORT=28088 HA_STATS=28089 API_A=28081 API_B=28082 API_C=28083 ECHO_PORT=28084
@@ -150,6 +152,24 @@ if command -v promtool >/dev/null; then
   expect "promtool check metrics: rabbitmq parses (exit 0 or 3)" "$([ "$r" -eq 0 ] || [ "$r" -eq 3 ] && echo yes || echo "no: $r")" yes
   expect "rabbitmq exports queue metrics" "$(grep -c '^rabbitmq_queue_messages_ready' "$T_DIR/rabbitmq.prom" | awk '{print ($1 > 0) ? "yes" : "no"}')" yes
 fi
+
+# Many clients at once: connections to the instances are still reused.  A
+# proxy with maxconn 400 (about 800 descriptors) and 150 keep-alive clients
+# in flight uses more than 20 % of its descriptors, where HAProxy's default
+# stops pooling and opens a connection per request.
+HA_PORT=28090 HA_STATS=28091 start_haproxy haproxy3 GD_HAPROXY_MAXCONN=400 GD_HAPROXY_RATE=1000000 \
+  GD_API1="127.0.0.1:$API_A" GD_API2="127.0.0.1:$API_B"
+HA_STATS=28091 wait_status api1 UP 10 || true
+HA_STATS=28091 wait_status api2 UP 10 || true
+"$BIN_LOADGEN" --url "http://127.0.0.1:28090" --event 999999999 --members 3000 --prefix "ka$$-" \
+  --concurrency 150 --secret "$JWT_SECRET" --no-warmup --quiet >"$T_DIR/keepalive.json"
+expect "3,000 requests from 150 clients: all answered 404" "$(jq -c .by_status "$T_DIR/keepalive.json")" '{"404":3000}'
+# The backend's "connect" column: connections opened to the instances.
+opened=$(curl -sf "http://127.0.0.1:28091/stats;csv" |
+  awk -F, 'NR == 1 {for (i = 1; i <= NF; i++) if ($i == "connect") c = i}
+           $1 == "entry_api" && $2 == "BACKEND" {print $c}')
+log "backend connections opened for 3,000 requests from 150 clients: $opened"
+expect "connections reused (<= 300 opened for 3,000 requests)" "$([ "${opened:-99999}" -le 300 ] && echo yes || echo "no: $opened")" yes
 stop_all
 
 # X-Forwarded-For and slow clients, against an echo server.
