@@ -11,6 +11,7 @@ extern const char gd_script_gate_rollback[];
 extern const char gd_script_claim[];
 extern const char gd_script_event_info[];
 extern const char gd_script_entry_status[];
+extern const char gd_script_notified[];
 
 /* Immutable after scripts_init(). */
 static struct script table[SCRIPT_COUNT] = {
@@ -19,6 +20,7 @@ static struct script table[SCRIPT_COUNT] = {
     [SCRIPT_CLAIM] = {"claim", gd_script_claim, ""},
     [SCRIPT_EVENT_INFO] = {"event_info", gd_script_event_info, ""},
     [SCRIPT_ENTRY_STATUS] = {"entry_status", gd_script_entry_status, ""},
+    [SCRIPT_NOTIFIED] = {"notified", gd_script_notified, ""},
 };
 
 void scripts_init(void)

@@ -12,6 +12,7 @@ enum script_id {
     SCRIPT_CLAIM,
     SCRIPT_EVENT_INFO,
     SCRIPT_ENTRY_STATUS,
+    SCRIPT_NOTIFIED,
     SCRIPT_COUNT
 };
 

@@ -207,12 +207,14 @@ static void after_commit(struct worker *w, struct ledger_op **ops, int n)
                                  : NULL;
         if (!status)
             continue;
-        /* GET .../entries/me reads it; best effort (PostgreSQL is the record). */
-        char key[64];
+        /* GET .../entries/me reads it; best effort (PostgreSQL is the record).
+         * A script, so the hash expires with the event's other keys. */
+        char meta[64], key[64];
         redisReply *r = NULL;
+        rds_key(meta, sizeof(meta), op->w->event_id, "meta");
         rds_key(key, sizeof(key), op->w->event_id, "notified");
-        const char *argv[] = {"HSET", key, op->w->member_id, status};
-        if (rds_ensure(&w->redis) == GD_OK && rds_command(&w->redis, &r, 4, argv, NULL) == GD_OK)
+        const char *argv[] = {meta, key, op->w->member_id, status};
+        if (rds_eval(&w->redis, SCRIPT_NOTIFIED, 2, 4, argv, &r) == GD_OK)
             freeReplyObject(r);
         else
             log_warn(NULL, "redis notified mirror failed: %s", w->redis.err);

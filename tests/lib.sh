@@ -280,6 +280,9 @@ notify_event() {
   local ev
   ev=$(new_event 3600 "$1" "$2")
   "$BIN_CTL" seed "$ev" --members 1 --prefix "pool$$-" >/dev/null
+  # Armed, as every event with winners is: the notifier mirrors a send into
+  # Redis only while the event's keys exist there.
+  "$BIN_CTL" arm "$ev" >/dev/null
   echo "$ev"
 }
 

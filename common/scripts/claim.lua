@@ -16,7 +16,17 @@ end
 -- The gate recorded the entry when it accepted it; an entry accepted just
 -- before Redis lost its state (and rebuilt by `eventctl rearm`) is not there
 -- any more.  Put it back, so "accepted" stays a superset of "decided".
-redis.call('HSETNX', KEYS[5], ARGV[1], ARGV[3])
+-- Each key written below may be created here (`arm` cannot give an expiry to
+-- a key that does not exist yet): it expires with the event (DESIGN §5).
+local expires = redis.call('PEXPIRETIME', KEYS[1])
+local function expire_with_event(key)
+  if expires > 0 then
+    redis.call('PEXPIREAT', key, expires)
+  end
+end
+if redis.call('HSETNX', KEYS[5], ARGV[1], ARGV[3]) == 1 then
+  expire_with_event(KEYS[5])
+end
 local left = tonumber(redis.call('GET', KEYS[2]) or '0')
 if left > 0 then
   left = redis.call('DECR', KEYS[2])
@@ -25,6 +35,7 @@ if left > 0 then
   -- must still follow the highest one PostgreSQL holds, gaps or not.
   local s = redis.call('HINCRBY', KEYS[1], 'last_seq', 1)
   redis.call('HSET', KEYS[3], ARGV[1], s)
+  expire_with_event(KEYS[3])
   if left == 0 and redis.call('HGET', KEYS[1], 'state') ~= 'closed' then
     redis.call('HSET', KEYS[1], 'state', 'sold_out')
     redis.call('PUBLISH', 'ev:{' .. ARGV[2] .. '}:state', 'sold_out')
@@ -32,4 +43,5 @@ if left > 0 then
   return {'won', s}
 end
 redis.call('SADD', KEYS[4], ARGV[1])
+expire_with_event(KEYS[4])
 return {'lost', 0}

@@ -3,7 +3,8 @@
 -- ARGV: 1 member_id, 2 new entry_id, 3 rate limit, 4 rate window ms
 -- Returns {status, entry_id, number, now_ms}; number is ms to wait (not_open,
 -- rate_limited) or the seq of a winner.  Only 'accepted' writes entry state,
--- and it writes exactly one field, so a failed publish is undone by rollback.lua.
+-- and it writes exactly one field (and the hash's expiry), so a failed publish is
+-- undone by gate_rollback.lua.
 local meta = redis.call('HMGET', KEYS[1], 'opens_at_ms', 'closes_at_ms', 'state')
 if not meta[1] then
   return {'not_found', '', 0, 0}
@@ -49,4 +50,9 @@ if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 0 then
   return {'not_eligible', '', 0, now}
 end
 redis.call('HSET', KEYS[3], ARGV[1], ARGV[2])
+-- The first entry creates the hash: it expires with the event (DESIGN §5).
+local expires = redis.call('PEXPIRETIME', KEYS[1])
+if expires > 0 then
+  redis.call('PEXPIREAT', KEYS[3], expires)
+end
 return {'accepted', ARGV[2], 0, now}

@@ -6,7 +6,8 @@
 #   for 1,000 coupons with 10 held back: winners == min(990, accepted);
 #   every 202 has an outcome row; every winner holds one coupon and the fake
 #   provider sent it exactly once; a member's repeats carry one entry_id;
-#   nobody ineligible got in; reconcile --final is clean.
+#   nobody ineligible got in; every Redis key of the event expires with it;
+#   reconcile --final is clean.
 source "$(dirname "$0")/../lib.sh"
 
 MEMBERS=1200 STOCK=1000 SAFETY=10 WINNABLE=990 OUTSIDERS=50
@@ -84,6 +85,16 @@ W=$(psql_q "SELECT member_id FROM entries WHERE event_id=$EV AND outcome='won' O
 curl -s -H "Authorization: Bearer $("$BIN_CTL" token "$W")" "$T_API/v1/events/$EV/entries/me" >"$T_DIR/me.json"
 expect "winner's status" "$(jq -r .status "$T_DIR/me.json")" notified
 expect "winner's seq" "$(jq -r .seq "$T_DIR/me.json")" 1
+
+# Every key of the event expires with it (DESIGN §5), also those the services
+# create after `arm`: entries (gate), winners and losers (claim), notified
+# (notifier).  PEXPIRETIME: the absolute instant in ms, -1 = never.
+EXPIRES=$(redis_q PEXPIRETIME "ev:{$EV}:meta")
+CLOSES=$(psql_q "SELECT (extract(epoch from closes_at)*1000)::bigint FROM events WHERE event_id=$EV")
+expect "the event's keys expire at closes_at + EVENT_RETENTION_S" "$EXPIRES" "$((CLOSES + ${EVENT_RETENTION_S:-604800} * 1000))"
+for k in survey stock eligible entries winners losers notified; do
+  expect "ev:{$EV}:$k expires with the event" "$(redis_q PEXPIRETIME "ev:{$EV}:$k")" "$EXPIRES"
+done
 
 "$BIN_CTL" reconcile "$EV" --final >"$T_DIR/reconcile.txt" && rc=0 || rc=$?
 cat "$T_DIR/reconcile.txt"
