@@ -50,7 +50,8 @@ if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 0 then
   return {'not_eligible', '', 0, now}
 end
 redis.call('HSET', KEYS[3], ARGV[1], ARGV[2])
--- The first entry creates the hash: it expires with the event (DESIGN §5).
+-- This may have created the hash (`arm` cannot give an expiry to a key that
+-- does not exist yet): it expires with the event (DESIGN §5).
 local expires = redis.call('PEXPIRETIME', KEYS[1])
 if expires > 0 then
   redis.call('PEXPIREAT', KEYS[3], expires)
