@@ -19,8 +19,9 @@ end
 -- Each key written below may be created here (`arm` cannot give an expiry to
 -- a key that does not exist yet): it expires with the event (DESIGN §5).
 local expires = redis.call('PEXPIRETIME', KEYS[1])
+-- Set only when it differs: reads are not written to the AOF, a PEXPIREAT is.
 local function expire_with_event(key)
-  if expires > 0 then
+  if expires > 0 and redis.call('PEXPIRETIME', key) ~= expires then
     redis.call('PEXPIREAT', key, expires)
   end
 end

@@ -19,6 +19,9 @@ EV=$(new_event 4 $STOCK $SAFETY)
 "$BIN_CTL" arm "$EV" >/dev/null
 OPENS=$(opens_ms "$EV")
 log "event $EV opens at $OPENS"
+# PEXPIREAT calls Redis made so far (the services create keys from here on).
+pexpireat_calls() { redis_q INFO commandstats | tr -d '\r' | awk -F'[:=,]' '$1 == "cmdstat_pexpireat" {print $3}'; }
+PX0=$(pexpireat_calls)
 
 # Before the opening: 425 with a Retry-After that matches the wait.
 TOKEN=$("$BIN_CTL" token "${PREFIX}1")
@@ -95,6 +98,11 @@ expect "the event's keys expire at closes_at + EVENT_RETENTION_S" "$EXPIRES" "$(
 for k in survey stock eligible entries winners losers notified; do
   expect "ev:{$EV}:$k expires with the event" "$(redis_q PEXPIRETIME "ev:{$EV}:$k")" "$EXPIRES"
 done
+# ...given once, when each key is created, not rewritten (and appended to the
+# AOF) by every entry, decision and send: one PEXPIREAT per key the services
+# created (losers exists only when more entries came in than were winnable).
+CREATED=$(for k in entries winners losers notified; do redis_q EXISTS "ev:{$EV}:$k"; done | awk '{s+=$1} END{print s}')
+expect "PEXPIREAT calls during the event == keys created by the services" "$(($(pexpireat_calls) - PX0))" "$CREATED"
 
 "$BIN_CTL" reconcile "$EV" --final >"$T_DIR/reconcile.txt" && rc=0 || rc=$?
 cat "$T_DIR/reconcile.txt"
