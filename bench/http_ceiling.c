@@ -10,9 +10,16 @@
  *               broker's ack (503 on a nack, a return or a lost connection).
  *               No gate, no validation, no JSON: what is left of an entry's
  *               path once entry-api's own work is taken away.
+ *   gate-path   entry-path plus the two steps the contract requires of every
+ *               entry before its publish: the bearer token checked (HS256,
+ *               JWT_SECRET) and one EVALSHA of entry-api's own gate.lua
+ *               (DESIGN §5 keys, RATE_LIMIT/RATE_WINDOW_MS); published only
+ *               when the gate says accepted or pending, else answered 409.
+ *               No survey, no entry JSON, no metrics, no log, no rollback:
+ *               the cheapest program that does what DESIGN asks of an entry.
  *
- *   http_ceiling trivial|entry-path [--listen HOST:PORT] [--workers N]
- *                [--event ID] [--window N]
+ *   http_ceiling trivial|entry-path|gate-path [--listen HOST:PORT]
+ *                [--workers N] [--event ID] [--window N]
  *
  * --workers forks N processes, each with its own loop, its own SO_REUSEPORT
  * socket and its own AMQP connection (as entry-api's WORKERS).  The broker is
@@ -27,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -34,20 +42,28 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <hiredis/adapters/libevent.h>
+#include <hiredis/async.h>
 
 #include "config.h"
 #include "errors.h"
+#include "jwt.h"
 #include "log.h"
+#include "rds.h"
 #include "rmq.h"
+#include "timeutil.h"
 #include "topology.h"
+#include "uuid.h"
 
 #define HC_MAX_WORKERS 16
 #define HC_SLOTS       65536 /* pending requests by confirm tag; > any window */
 #define HC_BACKLOG     4096
 #define HC_BODY        "{\"status\":\"accepted\"}"
 
+enum hc_mode { HC_TRIVIAL, HC_ENTRY_PATH, HC_GATE_PATH };
+
 struct hc_opts {
-    int entry_path;
+    enum hc_mode mode;
     const char *listen;
     int workers;
     long long event_id;
@@ -57,11 +73,13 @@ struct hc_opts {
 /* One worker: its loop, HTTP server and (entry-path) AMQP connection. */
 struct hc_worker {
     const struct hc_opts *o;
-    const char *amqp_url;
+    const struct gd_config *cfg;
     struct event_base *base;
     struct evhttp *http;
     struct rmq_conn conn;
     struct event *amqp_ev;
+    redisAsyncContext *redis; /* gate-path */
+    struct jwt_verifier jwt;
     char routing_key[64];
     struct evhttp_request *slot[HC_SLOTS]; /* request waiting on tag t: slot[t % HC_SLOTS] */
     unsigned char returned[HC_SLOTS];
@@ -74,7 +92,12 @@ static void answer(struct evhttp_request *req, int code)
     struct evkeyvalq *h = evhttp_request_get_output_headers(req);
     evhttp_add_header(h, "Content-Type", "application/json");
     evbuffer_add(b, HC_BODY, sizeof(HC_BODY) - 1);
-    evhttp_send_reply(req, code, code == 202 ? "Accepted" : "Service Unavailable", NULL);
+    evhttp_send_reply(req, code,
+                      code == 202   ? "Accepted"
+                      : code == 401 ? "Unauthorized"
+                      : code == 409 ? "Conflict"
+                                    : "Service Unavailable",
+                      NULL);
 }
 
 static void on_confirm(void *arg, uint64_t tag, int ok)
@@ -144,13 +167,74 @@ static void publish(struct hc_worker *w, struct evhttp_request *req)
     w->in_flight++;
 }
 
+/* gate-path: a request waiting on its gate call. */
+struct gate_wait {
+    struct hc_worker *w;
+    struct evhttp_request *req;
+};
+
+static void on_gate(redisAsyncContext *ac, void *reply, void *arg)
+{
+    struct gate_wait *gw = arg;
+    redisReply *r = reply;
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 4 ||
+        r->element[0]->type != REDIS_REPLY_STRING)
+        answer(gw->req, 503);
+    else if (!strcmp(r->element[0]->str, "accepted") || !strcmp(r->element[0]->str, "pending"))
+        publish(gw->w, gw->req);
+    else
+        answer(gw->req, 409);
+    free(gw);
+}
+
+/* The token, then one EVALSHA of gate.lua with entry-api's keys and arguments. */
+static void gate_then_publish(struct hc_worker *w, struct evhttp_request *req)
+{
+    const char *h = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+    struct jwt_claims c;
+    if (!h || strncasecmp(h, "Bearer ", 7) != 0 ||
+        jwt_verify(&w->jwt, h + 7, strlen(h + 7), time_now_ms() / 1000, &c) != GD_OK) {
+        answer(req, 401);
+        return;
+    }
+    static const char *const suffix[] = {"meta", "eligible", "entries", "winners", "losers"};
+    char k[7][96], rl[96], id[UUID_STR_LEN], limit[24], window[24];
+    for (int i = 0; i < 5; i++)
+        rds_key(k[i], sizeof(k[i]), w->o->event_id, suffix[i]);
+    snprintf(rl, sizeof(rl), "rl:%s", c.sub);
+    rds_key(k[5], sizeof(k[5]), w->o->event_id, rl);
+    rds_key(k[6], sizeof(k[6]), w->o->event_id, "notified");
+    snprintf(limit, sizeof(limit), "%ld", w->cfg->rate_limit);
+    snprintf(window, sizeof(window), "%ld", w->cfg->rate_window_ms);
+    struct gate_wait *gw = malloc(sizeof(*gw));
+    if (!gw || uuid_v7(id) != GD_OK) {
+        free(gw);
+        answer(req, 503);
+        return;
+    }
+    *gw = (struct gate_wait){w, req};
+    const char *argv[] = {"EVALSHA", script_get(SCRIPT_GATE)->sha,
+                          "7",       k[0],
+                          k[1],      k[2],
+                          k[3],      k[4],
+                          k[5],      k[6],
+                          c.sub,     id,
+                          limit,     window};
+    if (redisAsyncCommandArgv(w->redis, on_gate, gw, 14, argv, NULL) != REDIS_OK) {
+        free(gw);
+        answer(req, 503);
+    }
+}
+
 static void on_request(struct evhttp_request *req, void *arg)
 {
     struct hc_worker *w = arg;
-    if (w->o->entry_path && evhttp_request_get_command(req) == EVHTTP_REQ_POST)
+    if (w->o->mode == HC_TRIVIAL || evhttp_request_get_command(req) != EVHTTP_REQ_POST)
+        answer(req, 202);
+    else if (w->o->mode == HC_ENTRY_PATH)
         publish(w, req);
     else
-        answer(req, 202);
+        gate_then_publish(w, req);
 }
 
 static int bind_port(const char *listen_addr)
@@ -180,7 +264,7 @@ static int bind_port(const char *listen_addr)
 
 static int open_broker(struct hc_worker *w)
 {
-    struct rmq_opts o = {w->amqp_url, "http-ceiling", "bench", "publish", 0, 5000};
+    struct rmq_opts o = {w->cfg->amqp_url, "http-ceiling", "bench", "publish", 0, 5000};
     if (rmq_open_publisher(&w->conn, &o) != GD_OK) {
         fprintf(stderr, "http_ceiling: broker: %s\n", w->conn.err);
         return -1;
@@ -190,19 +274,48 @@ static int open_broker(struct hc_worker *w)
     return w->amqp_ev && event_add(w->amqp_ev, NULL) == 0 ? 0 : -1;
 }
 
+/* gate-path: load the scripts (blocking, once), then one async connection. */
+static int open_redis(struct hc_worker *w)
+{
+    const struct gd_config *cfg = w->cfg;
+    struct rds r = {0};
+    struct rds_addr a;
+    if (jwt_verifier_init(&w->jwt, cfg->jwt_secret, strlen(cfg->jwt_secret), cfg->jwt_issuer,
+                          cfg->jwt_audience, (int)cfg->jwt_leeway_s) != GD_OK) {
+        fprintf(stderr, "http_ceiling: JWT settings refused\n");
+        return -1;
+    }
+    int rc = rds_connect(&r, cfg->redis_url, 2000);
+    if (rc != GD_OK)
+        fprintf(stderr, "http_ceiling: redis: %s\n", r.err);
+    rds_close(&r);
+    if (rc != GD_OK || rds_parse_url(cfg->redis_url, &a) != GD_OK)
+        return -1;
+    w->redis = redisAsyncConnect(a.host, a.port);
+    if (!w->redis || w->redis->err || redisLibeventAttach(w->redis, w->base) != REDIS_OK) {
+        fprintf(stderr, "http_ceiling: redis: cannot connect\n");
+        return -1;
+    }
+    if (a.password[0])
+        redisAsyncCommand(w->redis, NULL, NULL, "AUTH %s", a.password);
+    if (a.db)
+        redisAsyncCommand(w->redis, NULL, NULL, "SELECT %d", a.db);
+    return 0;
+}
+
 static void on_term(evutil_socket_t sig, short what, void *arg)
 {
     event_base_loopbreak(arg);
 }
 
-static int run_worker(const struct hc_opts *o, const char *amqp_url)
+static int run_worker(const struct hc_opts *o, const struct gd_config *cfg)
 {
     struct hc_worker *w = calloc(1, sizeof(*w));
     int fd = bind_port(o->listen), rc = 1;
     if (!w || fd < 0)
         goto out;
     w->o = o;
-    w->amqp_url = amqp_url;
+    w->cfg = cfg;
     struct event_config *ec = event_config_new(); /* as entry-api's workers */
     if (!ec)
         goto out;
@@ -214,7 +327,9 @@ static int run_worker(const struct hc_opts *o, const char *amqp_url)
         goto out;
     fd = -1;
     evhttp_set_gencb(w->http, on_request, w);
-    if (o->entry_path && open_broker(w) != 0)
+    if (o->mode != HC_TRIVIAL && open_broker(w) != 0)
+        goto out;
+    if (o->mode == HC_GATE_PATH && open_redis(w) != 0)
         goto out;
     struct event *term = evsignal_new(w->base, SIGTERM, on_term, w->base);
     struct event *intr = evsignal_new(w->base, SIGINT, on_term, w->base);
@@ -227,7 +342,9 @@ out:
         close(fd);
     if (w && w->amqp_ev)
         event_free(w->amqp_ev);
-    if (w && o->entry_path)
+    if (w && w->redis)
+        redisAsyncFree(w->redis); /* answers what still waits with a NULL reply */
+    if (w && o->mode != HC_TRIVIAL)
         rmq_close(&w->conn);
     if (w && w->http)
         evhttp_free(w->http);
@@ -239,10 +356,15 @@ out:
 
 static int parse_args(int argc, char **argv, struct hc_opts *o)
 {
-    *o = (struct hc_opts){0, "127.0.0.1:18090", 1, 1, 1000};
-    if (argc < 2 || (strcmp(argv[1], "trivial") && strcmp(argv[1], "entry-path")))
+    static const char *const modes[] = {"trivial", "entry-path", "gate-path"};
+    *o = (struct hc_opts){HC_TRIVIAL, "127.0.0.1:18090", 1, 1, 1000};
+    if (argc < 2)
         return -1;
-    o->entry_path = argv[1][0] == 'e';
+    for (o->mode = HC_TRIVIAL; o->mode <= HC_GATE_PATH; o->mode++)
+        if (!strcmp(argv[1], modes[o->mode]))
+            break;
+    if (o->mode > HC_GATE_PATH)
+        return -1;
     for (int i = 2; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--listen"))
             o->listen = argv[i + 1];
@@ -273,7 +395,7 @@ int main(int argc, char **argv)
     char err[1024];
     pid_t pid[HC_MAX_WORKERS];
     if (parse_args(argc, argv, &o) != 0) {
-        fprintf(stderr, "usage: http_ceiling trivial|entry-path [--listen HOST:PORT] "
+        fprintf(stderr, "usage: http_ceiling trivial|entry-path|gate-path [--listen HOST:PORT] "
                         "[--workers N (1..16)] [--event ID] [--window N]\n");
         return 2;
     }
@@ -283,8 +405,9 @@ int main(int argc, char **argv)
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
+    scripts_init();
     if (o.workers == 1) {
-        int rc = run_worker(&o, cfg.amqp_url);
+        int rc = run_worker(&o, &cfg);
         cfg_free(&cfg);
         return rc;
     }
@@ -299,7 +422,7 @@ int main(int argc, char **argv)
         pid[i] = fork();
         if (pid[i] == 0) {
             sigprocmask(SIG_UNBLOCK, &set, NULL);
-            _exit(run_worker(&o, cfg.amqp_url));
+            _exit(run_worker(&o, &cfg));
         }
     }
     sigwait(&set, &sig);
