@@ -70,7 +70,7 @@ struct hc_opts {
     long window;
 };
 
-/* One worker: its loop, HTTP server and (entry-path) AMQP connection. */
+/* One worker: its loop, HTTP server, AMQP connection (not trivial) and Redis (gate-path). */
 struct hc_worker {
     const struct hc_opts *o;
     const struct gd_config *cfg;
@@ -78,7 +78,7 @@ struct hc_worker {
     struct evhttp *http;
     struct rmq_conn conn;
     struct event *amqp_ev;
-    redisAsyncContext *redis; /* gate-path */
+    redisAsyncContext *redis; /* gate-path; NULL once lost (hiredis freed it) */
     struct jwt_verifier jwt;
     char routing_key[64];
     struct evhttp_request *slot[HC_SLOTS]; /* request waiting on tag t: slot[t % HC_SLOTS] */
@@ -192,6 +192,10 @@ static void gate_then_publish(struct hc_worker *w, struct evhttp_request *req)
 {
     const char *h = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
     struct jwt_claims c;
+    if (!w->redis) {
+        answer(req, 503);
+        return;
+    }
     if (!h || strncasecmp(h, "Bearer ", 7) != 0 ||
         jwt_verify(&w->jwt, h + 7, strlen(h + 7), time_now_ms() / 1000, &c) != GD_OK) {
         answer(req, 401);
@@ -274,6 +278,14 @@ static int open_broker(struct hc_worker *w)
     return w->amqp_ev && event_add(w->amqp_ev, NULL) == 0 ? 0 : -1;
 }
 
+static void on_redis_lost(const redisAsyncContext *ac, int status)
+{
+    struct hc_worker *w = ac->data;
+    if (status != REDIS_OK)
+        fprintf(stderr, "http_ceiling: redis connection lost: %s\n", ac->errstr);
+    w->redis = NULL; /* hiredis frees the context after this returns */
+}
+
 /* gate-path: load the scripts (blocking, once), then one async connection. */
 static int open_redis(struct hc_worker *w)
 {
@@ -296,6 +308,8 @@ static int open_redis(struct hc_worker *w)
         fprintf(stderr, "http_ceiling: redis: cannot connect\n");
         return -1;
     }
+    w->redis->data = w;
+    redisAsyncSetDisconnectCallback(w->redis, on_redis_lost);
     if (a.password[0])
         redisAsyncCommand(w->redis, NULL, NULL, "AUTH %s", a.password);
     if (a.db)
