@@ -34,7 +34,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -196,20 +195,12 @@ static void gate_then_publish(struct hc_worker *w, struct evhttp_request *req)
         answer(req, 503);
         return;
     }
-    if (!h || strncasecmp(h, "Bearer ", 7) != 0 ||
-        jwt_verify(&w->jwt, h + 7, strlen(h + 7), time_now_ms() / 1000, &c) != GD_OK) {
+    if (jwt_verify_bearer(&w->jwt, h, time_now_ms() / 1000, &c) != GD_OK) {
         answer(req, 401);
         return;
     }
-    static const char *const suffix[] = {"meta", "eligible", "entries", "winners", "losers"};
-    char k[7][96], rl[96], id[UUID_STR_LEN], limit[24], window[24];
-    for (int i = 0; i < 5; i++)
-        rds_key(k[i], sizeof(k[i]), w->o->event_id, suffix[i]);
-    snprintf(rl, sizeof(rl), "rl:%s", c.sub);
-    rds_key(k[5], sizeof(k[5]), w->o->event_id, rl);
-    rds_key(k[6], sizeof(k[6]), w->o->event_id, "notified");
-    snprintf(limit, sizeof(limit), "%ld", w->cfg->rate_limit);
-    snprintf(window, sizeof(window), "%ld", w->cfg->rate_window_ms);
+    char id[UUID_STR_LEN];
+    struct rds_gate_args g;
     struct gate_wait *gw = malloc(sizeof(*gw));
     if (!gw || uuid_v7(id) != GD_OK) {
         free(gw);
@@ -217,13 +208,9 @@ static void gate_then_publish(struct hc_worker *w, struct evhttp_request *req)
         return;
     }
     *gw = (struct gate_wait){w, req};
-    const char *argv[] = {"EVALSHA", script_get(SCRIPT_GATE)->sha,
-                          "7",       k[0],
-                          k[1],      k[2],
-                          k[3],      k[4],
-                          k[5],      k[6],
-                          c.sub,     id,
-                          limit,     window};
+    rds_gate_args(&g, w->o->event_id, c.sub, id, w->cfg->rate_limit, w->cfg->rate_window_ms);
+    const char *argv[14] = {"EVALSHA", script_get(SCRIPT_GATE)->sha, "7"};
+    memcpy(argv + 3, g.argv, sizeof(g.argv));
     if (redisAsyncCommandArgv(w->redis, on_gate, gw, 14, argv, NULL) != REDIS_OK) {
         free(gw);
         answer(req, 503);

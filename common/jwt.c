@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include <cjson/cJSON.h>
 #include <openssl/crypto.h>
@@ -491,4 +492,18 @@ done:
     if (rc < 0 && out_len > 0)
         out[0] = '\0';
     return rc;
+}
+
+int jwt_verify_bearer(const struct jwt_verifier *v, const char *authorization, int64_t now,
+                      struct jwt_claims *out)
+{
+    int rc = !authorization                                  ? GD_EAUTH_MISSING
+             : strncasecmp(authorization, "Bearer ", 7) != 0 ? GD_EAUTH_MALFORMED
+                                                             : GD_OK;
+    if (rc != GD_OK) {
+        if (out)
+            memset(out, 0, sizeof(*out));
+        return rc;
+    }
+    return jwt_verify(v, authorization + 7, strlen(authorization + 7), now, out);
 }

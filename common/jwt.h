@@ -60,6 +60,13 @@ int jwt_verifier_init(struct jwt_verifier *v, const void *key, size_t key_len, c
  */
 int jwt_verify(const struct jwt_verifier *v, const char *token, size_t len, int64_t now,
                struct jwt_claims *out);
+/*
+ * jwt_verify() of an Authorization header's value: GD_EAUTH_MISSING when
+ * authorization is NULL, GD_EAUTH_MALFORMED unless it starts with "Bearer "
+ * (the scheme in any case), else what jwt_verify says of the rest.
+ */
+int jwt_verify_bearer(const struct jwt_verifier *v, const char *authorization, int64_t now,
+                      struct jwt_claims *out);
 
 /*
  * Mint an HS256 token for sub, for tests, demos and the load generator.

@@ -231,3 +231,23 @@ void rds_key(char *out, size_t cap, long long event_id, const char *suffix)
 {
     snprintf(out, cap, "ev:{%lld}:%s", event_id, suffix);
 }
+
+void rds_gate_args(struct rds_gate_args *g, long long event_id, const char *member,
+                   const char *entry_id, long limit, long window_ms)
+{
+    static const char *const suffix[] = {"meta", "eligible", "entries", "winners", "losers"};
+    char rl[96];
+    for (int i = 0; i < 5; i++)
+        rds_key(g->keys[i], sizeof(g->keys[i]), event_id, suffix[i]);
+    snprintf(rl, sizeof(rl), "rl:%s", member);
+    rds_key(g->keys[5], sizeof(g->keys[5]), event_id, rl);
+    rds_key(g->keys[6], sizeof(g->keys[6]), event_id, "notified");
+    snprintf(g->limit, sizeof(g->limit), "%ld", limit);
+    snprintf(g->window_ms, sizeof(g->window_ms), "%ld", window_ms);
+    for (int i = 0; i < 7; i++)
+        g->argv[i] = g->keys[i];
+    g->argv[7] = member;
+    g->argv[8] = entry_id;
+    g->argv[9] = g->limit;
+    g->argv[10] = g->window_ms;
+}

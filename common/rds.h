@@ -60,4 +60,17 @@ int rds_eval(struct rds *r, enum script_id id, int nkeys, int argc, const char *
 /* "ev:{<id>}:<suffix>" - every key of an event shares the hash tag {<id>}. */
 void rds_key(char *out, size_t cap, long long event_id, const char *suffix);
 
+/*
+ * gate.lua's 7 KEYS and 4 ARGV, in its order (see the script's header), for
+ * entry-api and the benchmark that does the same gate call: argv points into
+ * g and at member and entry_id, which must outlive it.
+ */
+struct rds_gate_args {
+    char keys[7][96];
+    char limit[24], window_ms[24];
+    const char *argv[11];
+};
+void rds_gate_args(struct rds_gate_args *g, long long event_id, const char *member,
+                   const char *entry_id, long limit, long window_ms);
+
 #endif

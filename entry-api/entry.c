@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include <cjson/cJSON.h>
 #include <event2/buffer.h>
@@ -103,11 +102,7 @@ int entry_authenticate(struct app *a, struct evhttp_request *req, char *member, 
 {
     const char *h = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
     struct jwt_claims claims;
-    if (!h)
-        return GD_EAUTH_MISSING;
-    if (strncasecmp(h, "Bearer ", 7) != 0)
-        return GD_EAUTH_MALFORMED;
-    int rc = jwt_verify(&a->jwt, h + 7, strlen(h + 7), time_now_ms() / 1000, &claims);
+    int rc = jwt_verify_bearer(&a->jwt, h, time_now_ms() / 1000, &claims);
     if (rc == GD_OK)
         snprintf(member, cap, "%s", claims.sub);
     return rc;
@@ -322,23 +317,15 @@ static void on_gate(void *arg, int rc, redisReply *r)
 static void run_gate(struct entry_req *er)
 {
     struct app *a = er->to.app;
-    char k[7][96], limit[24], window[24], rl[96], new_id[UUID_STR_LEN];
-    static const char *const suffix[] = {"meta", "eligible", "entries", "winners", "losers"};
-    for (int i = 0; i < 5; i++)
-        rds_key(k[i], sizeof(k[i]), er->event_id, suffix[i]);
-    snprintf(rl, sizeof(rl), "rl:%s", er->member);
-    rds_key(k[5], sizeof(k[5]), er->event_id, rl);
-    rds_key(k[6], sizeof(k[6]), er->event_id, "notified");
+    char new_id[UUID_STR_LEN];
+    struct rds_gate_args g;
     if (uuid_v7(new_id) != GD_OK) {
         er_unavailable(er, "no randomness available");
         return;
     }
-    snprintf(limit, sizeof(limit), "%ld", a->cfg->rate_limit);
-    snprintf(window, sizeof(window), "%ld", a->cfg->rate_window_ms);
-    const char *argv[] = {k[0], k[1],       k[2],   k[3],  k[4],  k[5],
-                          k[6], er->member, new_id, limit, window};
+    rds_gate_args(&g, er->event_id, er->member, new_id, a->cfg->rate_limit, a->cfg->rate_window_ms);
     er->state_mark = evs_mark(a->evs);
-    gate_script(a->gate, SCRIPT_GATE, 7, 11, argv, on_gate, er);
+    gate_script(a->gate, SCRIPT_GATE, 7, 11, g.argv, on_gate, er); /* copies the arguments */
 }
 
 /* Check the answers against the survey, then gate. */

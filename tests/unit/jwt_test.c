@@ -793,6 +793,29 @@ TEST(claims_zeroed_on_failure)
     CHECK_INT(c.exp, 0);
 }
 
+TEST(bearer_header)
+{
+    struct jwt_claims c;
+    char h[256];
+    snprintf(h, sizeof h, "Bearer %s", KAT1);
+    CHECK_INT(jwt_verify_bearer(&verifier, h, NOW, &c), GD_OK);
+    CHECK_STR(c.sub, "m-123");
+    snprintf(h, sizeof h, "bEARER %s", KAT1); /* the scheme in any case (RFC 7235) */
+    CHECK_INT(jwt_verify_bearer(&verifier, h, NOW, &c), GD_OK);
+    CHECK_INT(jwt_verify_bearer(&verifier, NULL, NOW, &c), GD_EAUTH_MISSING);
+    CHECK_STR(c.sub, "");
+    snprintf(h, sizeof h, "Basic %s", KAT1);
+    CHECK_INT(jwt_verify_bearer(&verifier, h, NOW, &c), GD_EAUTH_MALFORMED);
+    CHECK_INT(jwt_verify_bearer(&verifier, KAT1, NOW, &c), GD_EAUTH_MALFORMED); /* no scheme */
+    CHECK_INT(jwt_verify_bearer(&verifier, "Bearer", NOW, &c), GD_EAUTH_MALFORMED);
+    CHECK_INT(jwt_verify_bearer(&verifier, "Bearer ", NOW, &c), GD_EAUTH_MALFORMED);
+    /* After the scheme it is jwt_verify's verdict, code for code. */
+    snprintf(h, sizeof h, "Bearer %s", KAT1);
+    CHECK_INT(jwt_verify_bearer(&verifier, h, NOW + 86400, &c), GD_EAUTH_EXPIRED);
+    snprintf(h, sizeof h, "Bearer  %s", KAT1); /* two spaces: the token starts with one */
+    CHECK_INT(jwt_verify_bearer(&verifier, h, NOW, &c), GD_EAUTH_MALFORMED);
+}
+
 int main(void)
 {
     init_verifier();
@@ -822,5 +845,6 @@ int main(void)
     RUN(verifier_init_rules);
     RUN(refused_verifier_accepts_nothing);
     RUN(claims_zeroed_on_failure);
+    RUN(bearer_header);
     return TEST_DONE();
 }

@@ -109,10 +109,37 @@ TEST(keys)
     CHECK(small[6] == 'Z');
 }
 
+/* gate.lua's KEYS then ARGV, in the order of the script's header. */
+TEST(gate_args)
+{
+    struct rds_gate_args g;
+    rds_gate_args(&g, 42, "m-7", "0192-id", 20, 10000);
+    static const char *const want[11] = {"ev:{42}:meta",
+                                         "ev:{42}:eligible",
+                                         "ev:{42}:entries",
+                                         "ev:{42}:winners",
+                                         "ev:{42}:losers",
+                                         "ev:{42}:rl:m-7",
+                                         "ev:{42}:notified",
+                                         "m-7",
+                                         "0192-id",
+                                         "20",
+                                         "10000"};
+    for (int i = 0; i < 11; i++)
+        CHECK_STR(g.argv[i], want[i]);
+    /* The longest member a token may carry (64) fits its rate-limit key whole. */
+    char sub[65];
+    memset(sub, 'x', 64);
+    sub[64] = '\0';
+    rds_gate_args(&g, 9007199254740991LL, sub, "id", 1, 100);
+    CHECK_INT(strlen(g.argv[5]), strlen("ev:{9007199254740991}:rl:") + 64);
+}
+
 int main(void)
 {
     RUN(parse_accepts);
     RUN(parse_refuses);
     RUN(keys);
+    RUN(gate_args);
     return TEST_DONE();
 }
