@@ -189,6 +189,26 @@ mgmt_wait_depth() {
   log "$1: the management API shows $(mgmt_depth "$1") messages, not $2, after ${3:-15}s"
   return 1
 }
+# mgmt_settled_depth QUEUE N [SECONDS]: print QUEUE's depth once every read
+# for 6 s has shown N, i.e. across one of the management API's 5 s statistics
+# refreshes (one read of 0 can be a sample from before the last redeliveries
+# came back); after SECONDS [30], the last read.  For "nothing is left" checks.
+mgmt_settled_depth() {
+  local end=$((SECONDS + ${3:-30})) since=-1 d
+  while :; do
+    d=$(mgmt_depth "$1")
+    if [ "$d" != "$2" ]; then
+      since=-1
+    elif [ "$since" -lt 0 ]; then
+      since=$SECONDS
+    elif [ $((SECONDS - since)) -ge 6 ]; then
+      break
+    fi
+    [ "$SECONDS" -lt "$end" ] || break
+    sleep 0.5
+  done
+  echo "$d"
+}
 
 # --- stock-consumer tests (tests/integration/stock_*.sh) ----------------------
 BIN_FEED=$GD_BUILD_DIR/stock-consumer/gd-stock-feed

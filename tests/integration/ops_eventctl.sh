@@ -229,10 +229,8 @@ expect "replayed entry decided by the stock-consumer" \
 sleep 1
 expect "replayed winner not sent twice (provider)" \
   "$(curl -sf "$T_PROVIDER/records" | jq --arg k "$W1_ID" '[.[] | select(.result=="sent" and .idempotency_key==$k)] | length')" 1
-mgmt_wait_depth stock.entries.dlq 1 || true
-mgmt_wait_depth notify.dlq 0 || true
-expect "junk left in stock.entries.dlq" "$(mgmt_depth stock.entries.dlq)" 1
-expect "notify.dlq empty" "$(mgmt_depth notify.dlq)" 0
+expect "junk left in stock.entries.dlq" "$(mgmt_settled_depth stock.entries.dlq 1)" 1
+expect "notify.dlq empty" "$(mgmt_settled_depth notify.dlq 0)" 0
 # Take the junk out (the DLQs are shared).
 mgmt -X POST -d '{"count":1,"ackmode":"ack_requeue_false","encoding":"auto"}' \
   "$MGMT_URL/api/queues/%2F/stock.entries.dlq/get" >/dev/null

@@ -107,8 +107,7 @@ mgmt_dlq_get "$T_DIR/dlq.json"
 DLQ=$(mgmt_dlq_count "$T_DIR/dlq.json" "$EV")
 expect "entries of the event dead-lettered" "$DLQ" 0
 for q in stock.entries notify.kakao notify.sms; do
-  mgmt_wait_depth $q 0 20 || true
-  expect "messages left in $q" "$(mgmt_depth $q)" 0
+  expect "messages left in $q" "$(mgmt_settled_depth $q 0)" 0
 done
 LOG_LEVEL=warn "$BIN_CTL" reconcile "$EV" --final >"$T_DIR/reconcile.txt" && rc=0 || rc=$?
 cat "$T_DIR/reconcile.txt"

@@ -72,8 +72,7 @@ wait "$PID_stock" 2>/dev/null || true
 cat "$T_DIR/bounce.txt"
 expect "deliveries before the broker dead-lettered it (limit 5: 1 + 5 redeliveries)" \
   "$(grep -c 'x-delivery-count' "$T_DIR/bounce.txt")" 6
-mgmt_wait_depth stock.entries 0 20 || true
-expect "left in stock.entries" "$(mgmt_depth stock.entries)" 0
+expect "left in stock.entries" "$(mgmt_settled_depth stock.entries 0)" 0
 mgmt_dlq_get "$T_DIR/dlq2.json"
 expect "the crashing message in the DLQ, by the delivery limit" \
   "$(jq -r "$SEL | map(select(.properties.headers[\"x-death\"][0].reason == \"delivery_limit\")) | length" "$T_DIR/dlq2.json")" 1
