@@ -18,11 +18,15 @@ end
 -- any more.  Put it back, so "accepted" stays a superset of "decided".
 -- Each key written below may be created here (`arm` cannot give an expiry to
 -- a key that does not exist yet): it expires with the event (DESIGN §5).
-local expires = redis.call('PEXPIRETIME', KEYS[1])
--- Set only when it differs: reads are not written to the AOF, a PEXPIREAT is.
+-- arm and rearm set the expiry of every key that exists, so only a key with
+-- none (-1: just created) needs it, once; a PEXPIREAT goes to the AOF, a
+-- read does not.
 local function expire_with_event(key)
-  if expires > 0 and redis.call('PEXPIRETIME', key) ~= expires then
-    redis.call('PEXPIREAT', key, expires)
+  if redis.call('PEXPIRETIME', key) == -1 then
+    local expires = redis.call('PEXPIRETIME', KEYS[1])
+    if expires > 0 then
+      redis.call('PEXPIREAT', key, expires)
+    end
   end
 end
 if redis.call('HSETNX', KEYS[5], ARGV[1], ARGV[3]) == 1 then

@@ -51,10 +51,13 @@ if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 0 then
 end
 redis.call('HSET', KEYS[3], ARGV[1], ARGV[2])
 -- This may have created the hash (`arm` cannot give an expiry to a key that
--- does not exist yet): it expires with the event (DESIGN §5).  Set only when
--- it differs (reads are not written to the AOF; a PEXPIREAT always is).
-local expires = redis.call('PEXPIRETIME', KEYS[1])
-if expires > 0 and redis.call('PEXPIRETIME', KEYS[3]) ~= expires then
-  redis.call('PEXPIREAT', KEYS[3], expires)
+-- does not exist yet): it expires with the event (DESIGN §5).  arm and rearm
+-- set the expiry of every key that exists, so only a hash with none (-1: just
+-- created) needs it, once; a PEXPIREAT goes to the AOF, a read does not.
+if redis.call('PEXPIRETIME', KEYS[3]) == -1 then
+  local expires = redis.call('PEXPIRETIME', KEYS[1])
+  if expires > 0 then
+    redis.call('PEXPIREAT', KEYS[3], expires)
+  end
 end
 return {'accepted', ARGV[2], 0, now}

@@ -9,7 +9,7 @@ if expires == -2 then
   return 0
 end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-if expires > 0 and redis.call('PEXPIRETIME', KEYS[2]) ~= expires then
+if expires > 0 and redis.call('PEXPIRETIME', KEYS[2]) == -1 then
   redis.call('PEXPIREAT', KEYS[2], expires)
 end
 return 1
