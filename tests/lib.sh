@@ -104,6 +104,9 @@ start_all() {
 }
 
 psql_q() { psql -h 127.0.0.1 -U giftdrop -d giftdrop -qAtX -v ON_ERROR_STOP=1 -c "$1"; }
+# pg_poll VAR SQL: the waits below poll on one open session, not psql_q
+# shellcheck source=tests/pg_poll.sh
+source "$GD_SOURCE_DIR/tests/pg_poll.sh"
 redis_q() { redis-cli -h 127.0.0.1 -p 6379 "$@"; }
 
 # new_event OPENS_IN_S STOCK SAFETY [SURVEY_JSON]: create an event, print its id
@@ -149,9 +152,12 @@ drain_counts() {
     "$(notify_settled "$1")"
 }
 drained() {
-  local acc dec won settled
-  read -r acc dec won settled < <(drain_counts "$1")
-  [ "$acc" == "$dec" ] && [ "$won" == "$settled" ]
+  local row dec won settled
+  pg_poll row "SELECT (SELECT count(*) FROM entries WHERE event_id=$1),
+    (SELECT count(*) FROM entries WHERE event_id=$1 AND outcome='won'),
+    (SELECT count(*) FROM notifications WHERE event_id=$1 AND status IN ('sent','failed'))" || return 1
+  IFS='|' read -r dec won settled <<<"$row"
+  [ "$(redis_q HLEN "ev:{$1}:entries")" == "$dec" ] && [ "$won" == "$settled" ]
 }
 
 # wait_drained EVENT SECONDS: every accepted entry decided and every winner settled
@@ -234,14 +240,20 @@ stock_consumer() {
 stock_rows() { psql_q "SELECT count(*) FROM entries WHERE event_id=$1 ${2:+AND $2}"; }
 
 # stock_wait_rows EVENT N [SECONDS]: until EVENT has N outcome rows
+stock_rows_at_least() { local n; pg_poll n "SELECT count(*) FROM entries WHERE event_id=$1" && [ "$n" -ge "$2" ]; }
 stock_wait_rows() {
-  poll_until "${3:-120}" at_least "$2" stock_rows "$1" && return 0
+  poll_until "${3:-120}" stock_rows_at_least "$1" "$2" && return 0
   log "event $1: $(stock_rows "$1") outcome rows after ${3:-120}s, expected $2"
   return 1
 }
 
 # stock_wait_settled EVENT [SECONDS]: until every winner's notification is sent or failed
-winners_settled() { [ "$(stock_rows "$1" "outcome='won'")" == "$(notify_settled "$1")" ]; }
+winners_settled() {
+  local row
+  pg_poll row "SELECT (SELECT count(*) FROM entries WHERE event_id=$1 AND outcome='won'),
+    (SELECT count(*) FROM notifications WHERE event_id=$1 AND status IN ('sent','failed'))" &&
+    [ "${row%|*}" == "${row#*|}" ]
+}
 stock_wait_settled() {
   poll_until "${2:-120}" winners_settled "$1" && return 0
   log "event $1: $(notify_settled "$1") of $(stock_rows "$1" "outcome='won'") winners notified after ${2:-120}s"
@@ -341,8 +353,13 @@ notify_publish() {
 notify_settled() { psql_q "SELECT count(*) FROM notifications WHERE event_id=$1 AND status IN ('sent','failed')"; }
 
 # notify_wait EVENT N [SECONDS]: until N notifications of EVENT are settled
+notify_settled_at_least() {
+  local n
+  pg_poll n "SELECT count(*) FROM notifications WHERE event_id=$1 AND status IN ('sent','failed')" &&
+    [ "$n" -ge "$2" ]
+}
 notify_wait() {
-  poll_until "${3:-120}" at_least "$2" notify_settled "$1" && return 0
+  poll_until "${3:-120}" notify_settled_at_least "$1" "$2" && return 0
   log "event $1: $(notify_settled "$1") of $2 notifications settled after ${3:-120}s"
   return 1
 }
