@@ -2,11 +2,9 @@
 # bench/lib.sh - shell helpers the benchmarks share (sourced, not run).
 # Needs the local stack's environment: eval "$(deploy/local/stack env)".
 
-# psql_q SQL: one statement against the stack's PostgreSQL, unaligned output
-psql_q() { PGPASSWORD=${PGPASSWORD:-giftdrop} psql -h 127.0.0.1 -U giftdrop -d giftdrop -qAtX -v ON_ERROR_STOP=1 -c "$1"; }
-
-# shellcheck source=tests/pg_poll.sh
-source "$(dirname "${BASH_SOURCE[0]}")/../tests/pg_poll.sh" # pg_poll VAR SQL
+# psql_q SQL and pg_poll VAR SQL, shared with the tests
+# shellcheck source=tests/pg.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../tests/pg.sh"
 
 # forget EVENT [PREFIX]: remove a bench event's rows and Redis keys, and the
 # members (with their purchases) whose id starts with PREFIX.  Benchmarks

@@ -103,10 +103,9 @@ start_all() {
   wait_http "$T_API/readyz" 30
 }
 
-psql_q() { psql -h 127.0.0.1 -U giftdrop -d giftdrop -qAtX -v ON_ERROR_STOP=1 -c "$1"; }
-# pg_poll VAR SQL: the waits below poll on one open session, not psql_q
-# shellcheck source=tests/pg_poll.sh
-source "$GD_SOURCE_DIR/tests/pg_poll.sh"
+# psql_q SQL (a psql each) and pg_poll VAR SQL (one open session, for the waits)
+# shellcheck source=tests/pg.sh
+source "$GD_SOURCE_DIR/tests/pg.sh"
 redis_q() { redis-cli -h 127.0.0.1 -p 6379 "$@"; }
 
 # new_event OPENS_IN_S STOCK SAFETY [SURVEY_JSON]: create an event, print its id

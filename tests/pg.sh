@@ -1,6 +1,12 @@
 # shellcheck shell=bash
-# tests/pg_poll.sh - pg_poll, sourced by tests/lib.sh and bench/lib.sh.
-#
+# tests/pg.sh - PostgreSQL helpers of the tests and the benchmarks (sourced
+# by tests/lib.sh and bench/lib.sh): the local stack's database, user
+# giftdrop, over TCP.
+
+# psql_q SQL: run SQL (one or more statements) in a psql of its own, print
+# the rows unaligned.  For the checks; the waits poll with pg_poll.
+psql_q() { PGPASSWORD=${PGPASSWORD:-giftdrop} psql -h 127.0.0.1 -U giftdrop -d giftdrop -qAtX -v ON_ERROR_STOP=1 -c "$1"; }
+
 # pg_poll VAR SQL: run SQL (one statement, at most one row) on a psql session
 # kept open by the calling shell, and set VAR to the row (columns separated
 # by '|'; empty when there is none).  Returns 1, with the reason on stderr,
@@ -10,9 +16,9 @@
 # For the "wait until every entry has its row" loops, which run beside what
 # they wait for: a psql process per query costs ~100 ms of CPU on this
 # machine (Debian's Perl wrapper, loading libpq, a backend fork and a
-# SCRAM-SHA-256 login), so four polls a second took a quarter of the two
-# cores from the consumers being waited for.  On the open session a poll
-# costs its query (~2 ms).
+# SCRAM-SHA-256 login): the five polls a second of bench/stock_drain had
+# psql, bash and sleep at 12 % of a perf profile of the drain they timed.
+# On the open session a poll costs its query (~2 ms).
 #
 # It sets VAR instead of printing: inside $(...) the session would belong to
 # that subshell, opened and closed on every call.  A subshell that calls it
