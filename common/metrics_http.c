@@ -21,6 +21,7 @@
 
 #include "errors.h"
 #include "log.h"
+#include "problem.h"
 
 #define STOP_CHECK_MS 100 /* how soon the thread notices metrics_http_stop() */
 
@@ -98,7 +99,7 @@ static void on_request(struct evhttp_request *req, void *arg)
     }
     struct evbuffer *b = evbuffer_new();
     if (!b) {
-        evhttp_send_error(req, 503, "out of memory");
+        problem_send(req, PB_UNAVAILABLE, "out of memory", 1);
         return;
     }
     m->render(b, m->arg);

@@ -9,6 +9,7 @@
 
 /* X(enum, code, status, title) */
 #define GD_PROBLEM_LIST(X)                                                                         \
+    X(PB_BAD_REQUEST, "bad_request", 400, "Malformed HTTP request")                                \
     X(PB_INVALID_JSON, "invalid_json", 400, "Request body is not valid JSON")                      \
     X(PB_INVALID_ANSWERS, "invalid_answers", 400, "Answers do not fit the survey")                 \
     X(PB_UNAUTHORIZED, "unauthorized", 401, "Missing or invalid bearer token")                     \
@@ -23,6 +24,8 @@
     X(PB_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", 415, "Content-Type must be JSON")       \
     X(PB_EVENT_NOT_OPEN, "event_not_open", 425, "The event has not opened yet")                    \
     X(PB_RATE_LIMITED, "rate_limited", 429, "Too many requests")                                   \
+    X(PB_HEADERS_TOO_LARGE, "headers_too_large", 431, "Request headers are too large")             \
+    X(PB_NOT_IMPLEMENTED, "method_not_implemented", 501, "Method not implemented")                 \
     X(PB_UNAVAILABLE, "unavailable", 503, "Service temporarily unavailable")
 
 enum problem_id {
@@ -48,5 +51,20 @@ char *problem_render(enum problem_id id, const char *detail, const char *extra);
  * allocation.  Not thread-safe on first use; NULL when out of memory.
  */
 const char *problem_plain(enum problem_id id);
+
+struct evhttp_request;
+/*
+ * Answer req with problem id straight through evhttp (no route metrics):
+ * problem+json, Cache-Control: no-store, and Connection: close when close is
+ * nonzero.  detail NULL = the title.  For the answers no router gives.
+ */
+void problem_send(struct evhttp_request *req, enum problem_id id, const char *detail, int close);
+
+/*
+ * This file also defines evhttp_send_error(), replacing libevent's in every
+ * program that links it, so the answers libevent gives by itself (malformed
+ * request, headers or body over the limits, a method it does not parse) are
+ * problem+json too.  See problem.c for why and how.
+ */
 
 #endif

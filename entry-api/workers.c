@@ -3,14 +3,19 @@
  */
 #include "workers.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <stdint.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -18,6 +23,7 @@
 #include "backoff.h"
 #include "errors.h"
 #include "log.h"
+#include "signals.h"
 #include "timeutil.h"
 
 #define LISTEN_BACKLOG 4096
@@ -58,6 +64,132 @@ static int bind_one(const struct addrinfo *ai, int reuseport)
     return fd;
 }
 
+/* ---- "is this port ours alone?" ------------------------------------------ */
+
+/* SO_REUSEPORT lets any process of the same user bind a port that our
+ * sockets hold, and the kernel then splits new connections between the two:
+ * a stale instance left running during a deploy would silently answer part
+ * of the traffic.  So after binding, every TCP listener on our port whose
+ * address overlaps ours (equal, or either side a wildcard) must be one of
+ * our own sockets, by inode, as /proc/net/tcp{,6} lists them. */
+
+struct bound {
+    int family;       /* AF_INET or AF_INET6 */
+    uint32_t addr[4]; /* as the kernel prints it: native-endian words */
+    unsigned port;    /* host order */
+    const ino_t *own; /* our sockets' inodes */
+    int nown;
+};
+
+static int is_wild(const uint32_t *a, int words)
+{
+    for (int i = 0; i < words; i++)
+        if (a[i])
+            return 0;
+    return 1;
+}
+
+/* One line of /proc/net/tcp (words 1) or tcp6 (words 4); 1 when it is a
+ * foreign listener on our address, its inode in *ino. */
+static int line_is_foreign(const char *line, int words, const struct bound *b, unsigned long *ino)
+{
+    char hexaddr[33];
+    unsigned port, st;
+    if (sscanf(line, " %*d: %32[0-9A-Fa-f]:%x %*s %x %*s %*s %*s %*s %*s %lu", hexaddr, &port, &st,
+               ino) != 4 ||
+        st != 0x0A /* TCP_LISTEN */ || port != b->port || strlen(hexaddr) != (size_t)words * 8)
+        return 0;
+    uint32_t a[4] = {0};
+    for (int i = 0; i < words; i++) {
+        char w[9];
+        memcpy(w, hexaddr + i * 8, 8);
+        w[8] = '\0';
+        a[i] = (uint32_t)strtoul(w, NULL, 16);
+    }
+    int same_family = (words == 1) == (b->family == AF_INET);
+    int overlap = is_wild(a, words) || is_wild(b->addr, b->family == AF_INET ? 1 : 4) ||
+                  (same_family && !memcmp(a, b->addr, (size_t)words * 4));
+    if (!overlap)
+        return 0;
+    for (int i = 0; i < b->nown; i++)
+        if (b->own[i] == (ino_t)*ino)
+            return 0;
+    return 1;
+}
+
+/* The pid holding socket inode ino, or 0 (only for the message). */
+static long socket_owner(unsigned long ino)
+{
+    char want[64], path[300], target[64];
+    snprintf(want, sizeof(want), "socket:[%lu]", ino);
+    DIR *proc = opendir("/proc");
+    struct dirent *p;
+    long found = 0;
+    while (proc && !found && (p = readdir(proc))) {
+        if (p->d_name[0] < '1' || p->d_name[0] > '9')
+            continue;
+        snprintf(path, sizeof(path), "/proc/%s/fd", p->d_name);
+        DIR *fdd = opendir(path);
+        struct dirent *f;
+        while (fdd && !found && (f = readdir(fdd))) {
+            snprintf(path, sizeof(path), "/proc/%s/fd/%s", p->d_name, f->d_name);
+            ssize_t n = readlink(path, target, sizeof(target) - 1);
+            if (n > 0 && (target[n] = '\0', !strcmp(target, want)))
+                found = strtol(p->d_name, NULL, 10);
+        }
+        if (fdd)
+            closedir(fdd);
+    }
+    if (proc)
+        closedir(proc);
+    return found;
+}
+
+/* 0 when nobody else listens on our address; GD_EIO (logged) otherwise. */
+static int check_port_ours(const char *addr, const int *fds, int n)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    ino_t own[WORKERS_MAX];
+    struct bound b = {.own = own, .nown = n};
+    if (getsockname(fds[0], (struct sockaddr *)&ss, &len) != 0)
+        return GD_OK; /* cannot tell: the bind itself succeeded */
+    b.family = ss.ss_family;
+    if (ss.ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)&ss;
+        memcpy(b.addr, &in->sin_addr, 4);
+        b.port = ntohs(in->sin_port);
+    } else {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&ss;
+        memcpy(b.addr, &in6->sin6_addr, 16);
+        b.port = ntohs(in6->sin6_port);
+    }
+    for (int i = 0; i < n; i++) {
+        struct stat st;
+        own[i] = fstat(fds[i], &st) == 0 ? st.st_ino : 0;
+    }
+    static const char *const tables[] = {"/proc/net/tcp", "/proc/net/tcp6"};
+    for (int t = 0; t < 2; t++) {
+        FILE *f = fopen(tables[t], "r");
+        char line[512];
+        unsigned long ino = 0;
+        int foreign = 0;
+        while (f && !foreign && fgets(line, sizeof(line), f))
+            foreign = line_is_foreign(line, t == 0 ? 1 : 4, &b, &ino);
+        if (f)
+            fclose(f);
+        if (foreign) {
+            long pid = socket_owner(ino);
+            log_error(NULL,
+                      "cannot listen on %s: another process (pid %ld) already listens there "
+                      "with SO_REUSEPORT and would share its connections; stop it first",
+                      addr, pid);
+            return GD_EIO;
+        }
+    }
+    return GD_OK;
+}
+
 int workers_listen(const char *addr, int n, int *fds)
 {
     char host[256], port[16];
@@ -84,7 +216,7 @@ int workers_listen(const char *addr, int n, int *fds)
         }
     }
     freeaddrinfo(res);
-    if (i == n)
+    if (i == n && check_port_ours(addr, fds, n) == GD_OK)
         return GD_OK;
     while (i-- > 0)
         close(fds[i]);
@@ -105,6 +237,7 @@ struct supervisor {
 /* Fork worker i.  Returns 1 in the child, 0 in the parent. */
 static int spawn(struct supervisor *s, int i)
 {
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) {
         log_error(NULL, "fork of worker %d failed: %s", i, strerror(errno));
@@ -115,7 +248,15 @@ static int spawn(struct supervisor *s, int i)
         for (int k = 0; k < s->n; k++)
             if (k != i)
                 close(s->fds[k]);
+        /* A supervisor killed with SIGKILL cannot forward a stop: the kernel
+         * does it (SIGTERM: the graceful drain, so what the worker holds is
+         * finished), and no orphaned worker keeps the port after its
+         * instance is gone.  The getppid() check covers a supervisor that
+         * died before the prctl. */
+        sig_install();
         sigprocmask(SIG_SETMASK, &s->old_mask, NULL);
+        if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != parent)
+            sig_request_stop();
         return 1;
     }
     s->pid[i] = pid;

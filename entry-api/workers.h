@@ -4,7 +4,11 @@
  * The parent binds one listening socket per worker, all with SO_REUSEPORT on
  * the same address, so the kernel spreads new connections evenly over the
  * workers (a shared socket would wake every worker for each connection).
- * Binding happens before any fork, so a busy port fails start-up at once.
+ * Binding happens before any fork, so a busy port fails start-up at once,
+ * and so does a port another process already holds with SO_REUSEPORT (a
+ * stale instance would silently share the traffic): only our own workers
+ * share a port.  Each worker gets SIGTERM from the kernel when the
+ * supervisor dies without forwarding a stop (SIGKILL), and drains.
  * The parent then only supervises: it forks the workers, restarts one that
  * dies (with backoff; its socket and the connections queued on it wait for
  * the new one), forwards SIGTERM/SIGINT and waits for them to drain.
@@ -14,7 +18,8 @@
 
 #define WORKERS_MAX 64
 
-/* Bind n sockets to "host:port" (n > 1: SO_REUSEPORT).  0, or GD_ECONFIG/GD_EIO (logged). */
+/* Bind n sockets to "host:port" (n > 1: SO_REUSEPORT) and check that no
+ * other process listens there.  0, or GD_ECONFIG/GD_EIO (logged). */
 int workers_listen(const char *addr, int n, int *fds);
 
 /*

@@ -41,23 +41,68 @@ stop_all() {
   T_PIDS=()
 }
 
+# at_exit CMD: CMD (evaluated, errors ignored) runs when the test ends, however
+# it ends: the last statement, a failed command under set -e, SIGINT, SIGTERM or
+# SIGHUP (ctest's timeout).  Commands run newest first, before the test's
+# services are stopped.  Use it instead of replacing the EXIT trap, so that
+# stopping the services can never be skipped.
+T_AT_EXIT=()
+at_exit() { T_AT_EXIT+=("$1"); }
+
 cleanup() {
-  local rc=$?
+  local rc=$? i
+  trap - EXIT INT TERM HUP
+  for ((i = ${#T_AT_EXIT[@]} - 1; i >= 0; i--)); do
+    # a bounded, quiet subshell each: a hung or failing clean-up step must
+    # not keep the services below from being stopped
+    (eval "${T_AT_EXIT[i]}") >>"$T_DIR/at_exit.log" 2>&1 || log "clean-up step failed: ${T_AT_EXIT[i]}"
+  done
   stop_all
   if [ "$rc" -ne 0 ] || [ "$T_FAILS" -ne 0 ]; then
+    [ "$rc" -eq 0 ] || log "FAIL the test stopped early (exit status $rc); see the log tails below"
     log "logs kept in $T_DIR"
     tail -n 15 "$T_DIR"/*.log 2>/dev/null || true
   else
     rm -rf "$T_DIR"
   fi
+  exit "$rc"
 }
 trap cleanup EXIT
+trap 'exit 129' HUP
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
-# start NAME CMD... : run in the background with output in $T_DIR/NAME.log
+# listen_ports ARGS...: the TCP ports a service started with ARGS will listen
+# on: LISTEN_ADDR / METRICS_ADDR (from the caller's environment or given as
+# VAR=value arguments) and the word after --listen.
+listen_ports() {
+  local a prev='' addrs=("${LISTEN_ADDR:-}" "${METRICS_ADDR:-}")
+  for a in "$@"; do
+    case $a in LISTEN_ADDR=* | METRICS_ADDR=*) addrs+=("${a#*=}") ;; esac
+    [ "$prev" != --listen ] || addrs+=("$a")
+    prev=$a
+  done
+  for a in "${addrs[@]}"; do [[ $a =~ :([0-9]+)$ ]] && echo "${BASH_REMATCH[1]}"; done
+  return 0
+}
+
+# port_listener PORT: who listens on TCP PORT (any address); empty if nobody
+port_listener() { ss -Hltnp "sport = :$1" 2>/dev/null | awk '{print $4, $6}' | paste -sd' ' -; }
+
+# start NAME CMD... : run in the background with output in $T_DIR/NAME.log.
+# Refuses (the test stops) when something already listens on a port the
+# service would take: a process left by an earlier test would otherwise share
+# the port (SO_REUSEPORT) and answer part of this test's requests.  The
+# service gets SIGTERM if the test's shell dies without its clean-up (SIGKILL
+# by a timeout): nothing a test starts outlives it.
 start() {
-  local name=$1
+  local name=$1 port who
   shift
-  "$@" >>"$T_DIR/$name.log" 2>&1 &
+  for port in $(listen_ports "$@"); do
+    who=$(port_listener "$port")
+    [ -z "$who" ] || { log "FAIL $name: port $port is already in use ($who); not starting it"; exit 1; }
+  done
+  setpriv --pdeathsig TERM "$@" >>"$T_DIR/$name.log" 2>&1 &
   T_PIDS+=($!)
   eval "PID_${name//-/_}=$!"
 }
@@ -119,6 +164,12 @@ new_event() {
 JSON
   "$BIN_CTL" create "$T_DIR/event.json"
 }
+
+# unused_event_id: an event id that no event has, nor will get during the
+# run (the id sequence's last value plus a million): for "unknown event"
+# checks, so that no test depends on what else the database holds (the demo
+# runs before the suite in CI).
+unused_event_id() { psql_q "SELECT last_value + 1000000 FROM events_event_id_seq"; }
 
 # opens_ms EVENT: the event's opening instant, unix ms
 opens_ms() { psql_q "SELECT (extract(epoch from opens_at)*1000)::bigint FROM events WHERE event_id=$1"; }
@@ -509,6 +560,17 @@ wait_status() {
   done
   echo "timeout"
   return 1
+}
+
+# burst_bg EVENT PREFIX MEMBERS RATE DURATION_S NAME: an open-loop burst of
+# entries by members PREFIX1.. at RATE/s over 64 connections (5 s timeout),
+# in the background (its pid in LG); answers in $T_DIR/NAME.txt, the summary
+# in $T_DIR/NAME.json.  For the "something fails mid-burst" tests.
+burst_bg() {
+  "$BIN_LOADGEN" --url "$T_API" --event "$1" --members "$3" --prefix "$2" --rate "$4" --duration "$5" \
+    --connections 64 --timeout-s 5 --secret "$JWT_SECRET" --answers '{"q1":"yes"}' \
+    --out "$T_DIR/$6.txt" --quiet >"$T_DIR/$6.json" &
+  LG=$!
 }
 
 # seed_event OPENS_IN_S STOCK MEMBERS PREFIX: create, seed and arm; prints the id

@@ -22,7 +22,7 @@ restore() {
   mgmt DELETE "/queues/%2F/stock.entries/contents" >/dev/null || true
 }
 purge_entries
-trap 'rc=$?; restore; (exit $rc); cleanup' EXIT
+at_exit 'restore'
 start_api api "$T_API_PORT" WORKERS=2
 EV=$(seed_event 0 1000 200 "$P")
 : >"$T_DIR/accepted"

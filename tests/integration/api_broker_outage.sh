@@ -14,19 +14,16 @@ restore() {
   mgmt DELETE "/queues/%2F/stock.entries/contents" >/dev/null || true
 }
 purge_entries
-trap 'rc=$?; restore; (exit $rc); cleanup' EXIT
+at_exit 'restore'
 start_api api "$T_API_PORT" WORKERS=2
 EV=$(seed_event 0 100000 5000 "$P")
 
-"$BIN_LOADGEN" --url "$T_API" --event "$EV" --members 5000 --prefix "$P" --rate 500 --duration 8 \
-  --connections 64 --timeout-s 5 --secret "$JWT_SECRET" --answers '{"q1":"yes"}' \
-  --out "$T_DIR/out.txt" --quiet >"$T_DIR/summary.json" &
-LG=$!
+burst_bg "$EV" "$P" 5000 500 8 out
 sleep 2
 log "stopping RabbitMQ mid-burst"
 "$STACK" stop rabbitmq >"$T_DIR/stack-stop.log" 2>&1
 wait $LG
-log "burst: $(cat "$T_DIR/summary.json")"
+log "burst: $(cat "$T_DIR/out.json")"
 "$STACK" start rabbitmq >"$T_DIR/stack-start.log" 2>&1
 expect "ready again by itself after the restart" "$(wait_status "$T_API/readyz" 200 60 >/dev/null && echo 200)" 200
 

@@ -15,7 +15,8 @@ HS='{"alg":"HS256","typ":"JWT"}'
 claims() { # SUB EXP [extra members]
   printf '{"sub":"%s","iss":"%s","aud":"%s","iat":%d,"exp":%d%s}' "$1" "$ISS" "$AUD" "$NOW" "$2" "${3:-}"
 }
-URL="$T_API/v1/events/999999999/entries"
+NOEV=$(unused_event_id)
+URL="$T_API/v1/events/$NOEV/entries"
 try() { # NAME TOKEN [WANT]
   local st
   st=$(req POST "$URL" -H "Authorization: Bearer $2" -H 'Content-Type: application/json' --data '{"answers":{}}')
@@ -63,7 +64,7 @@ try "empty token" ""
 try "10 KB token" "$(head -c 10240 /dev/zero | tr '\0' 'A').$(cut -d. -f2,3 <<<"$GOOD")"
 expect "Basic scheme" "$(req POST "$URL" -H "Authorization: Basic $(printf 'a:b' | base64)" -H 'Content-Type: application/json' --data '{}')" 401
 expect "token in the query string is not read" "$(req POST "$URL?access_token=$GOOD" -H 'Content-Type: application/json' --data '{}')" 401
-expect "entries/me with an expired token" "$(req GET "$T_API/v1/events/1/entries/me" -H "Authorization: Bearer $(jwt_forge "$HS" "$(claims m-1 $((NOW - 120)))" "$K")")" 401
+expect "entries/me with an expired token" "$(req GET "$T_API/v1/events/$NOEV/entries/me" -H "Authorization: Bearer $(jwt_forge "$HS" "$(claims m-1 $((NOW - 120)))" "$K")")" 401
 stop_all
 
 # Start-up refuses a weak or missing secret (and says why).

@@ -9,7 +9,8 @@ source "$(dirname "$0")/../lib.sh"
 P="rf$$-"
 REDIS_PID=$(cat "$STACK_DIR/run/redis.pid")
 purge_entries
-trap 'rc=$?; kill -CONT "$REDIS_PID" 2>/dev/null || true; mgmt DELETE "/queues/%2F/stock.entries/contents" >/dev/null || true; (exit $rc); cleanup' EXIT
+at_exit 'mgmt DELETE "/queues/%2F/stock.entries/contents" >/dev/null || true'
+at_exit 'kill -CONT "$REDIS_PID" 2>/dev/null || true'
 start_api api "$T_API_PORT" WORKERS=2
 EV=$(seed_event 0 100 20 "$P")
 : >"$T_DIR/accepted"

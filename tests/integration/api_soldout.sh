@@ -10,7 +10,7 @@ source "$(dirname "$0")/../lib.sh"
 
 P="so$$-"
 purge_entries
-trap 'rc=$?; mgmt DELETE "/queues/%2F/stock.entries/contents" >/dev/null || true; (exit $rc); cleanup' EXIT
+at_exit 'mgmt DELETE "/queues/%2F/stock.entries/contents" >/dev/null || true'
 start_api api "$T_API_PORT" WORKERS=2
 EV=$(seed_event 0 100 50 "$P")
 burst() { # EVENT N OUT: N posts by N members, 64 at a time

@@ -12,7 +12,7 @@ source "$(dirname "$0")/../lib.sh"
 P="st$$-"
 SURVEY='{"questions":[{"id":"q1","type":"single","text":"Liked it?","required":true,"choices":["yes","no"]},{"id":"q2","type":"text","text":"Why?","max_len":10}]}'
 purge_entries
-trap 'rc=$?; mgmt DELETE "/queues/%2F/stock.entries/contents" >/dev/null || true; (exit $rc); cleanup' EXIT
+at_exit 'mgmt DELETE "/queues/%2F/stock.entries/contents" >/dev/null || true'
 start_api api "$T_API_PORT" WORKERS=2 RATE_LIMIT=5 POLL_AFTER_S=3
 EV=$(new_event 3 100 0 "$SURVEY")
 "$BIN_CTL" seed "$EV" --members 20 --prefix "$P" >/dev/null
@@ -44,7 +44,7 @@ expect "opens_in_ms close to the real wait" "$([ "$oin" -le $((left + 1000)) ] &
 # --- refusals that need neither Redis nor the broker --------------------
 expect "unknown path" "$(req GET "$T_API/v2/nothing")" 404
 problem_ok 404 not_found
-expect "unknown event" "$(req GET "$T_API/v1/events/999999999")" 404
+expect "unknown event" "$(req GET "$T_API/v1/events/$(unused_event_id)")" 404
 problem_ok 404 event_not_found
 expect "event id with a leading zero" "$(req GET "$T_API/v1/events/0$EV")" 404
 expect "PUT on entries" "$(req PUT "$T_API/v1/events/$EV/entries")" 405

@@ -33,7 +33,7 @@ expect "Retry-After within 1s of the opening" "$([ "$retry" -ge $((left - 1)) ] 
 # Bad input changes nothing.
 expect "no token" "$(http_status POST "/v1/events/$EV/entries" "" '{"answers":{"q1":"yes"}}')" 401
 expect "bad JSON" "$(http_status POST "/v1/events/$EV/entries" "$TOKEN" '{"answers":')" 400
-expect "unknown event" "$(http_status GET "/v1/events/999999999")" 404
+expect "unknown event" "$(http_status GET "/v1/events/$(unused_event_id)")" 404
 
 # Members without a qualifying purchase, at the opening (before any sell-out).
 "$BIN_LOADGEN" --url "$T_API" --event "$EV" --members $OUTSIDERS --prefix "out$$-" \

@@ -21,6 +21,7 @@ source "$(dirname "$0")/../lib.sh"
 HA_PORT=28088 HA_STATS=28089 API_A=28081 API_B=28082 API_C=28083 ECHO_PORT=28084
 HA="http://127.0.0.1:$HA_PORT"
 RATE=60
+NOEV=$(unused_event_id) # an id no event has: the answers must not depend on other runs' events
 
 command -v haproxy >/dev/null || apt-get install -y -q --no-install-recommends haproxy >/dev/null
 need_promtool || log "promtool unavailable (apt-get download prometheus failed): metrics lint skipped"
@@ -61,7 +62,7 @@ signal_tree() {
 }
 # burst N: N sequential GETs of an unknown event through HAProxy; prints the status counts
 burst() {
-  for _ in $(seq 1 "$1"); do curl -s -o /dev/null -w '%{http_code}\n' "$HA/v1/events/999999999"; done |
+  for _ in $(seq 1 "$1"); do curl -s -o /dev/null -w '%{http_code}\n' "$HA/v1/events/$NOEV"; done |
     sort | uniq -c | awk '{printf "%s:%s ", $2, $1}'
 }
 
@@ -113,7 +114,7 @@ posts() { # entry POSTs the instances answered
 }
 big_post() { # HEADER...: a 70,000-byte entry body through HAProxy; prints the status
   curl -s -o "$T_DIR/b413" -D "$T_DIR/h413" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
-    "$@" --data-binary @"$T_DIR/big" "$HA/v1/events/1/entries"
+    "$@" --data-binary @"$T_DIR/big" "$HA/v1/events/$NOEV/entries"
 }
 p0=$(posts)
 expect "70 KB body with Content-Length" "$(big_post)" 413
@@ -126,7 +127,7 @@ expect "oversized bodies never reached an instance" "$(($(posts) - p0))" 0
 # Rate limit: $RATE requests per 30 s per address (32 made so far).
 codes=$(burst $((RATE - 32 + 5)))
 expect "over the limit: 429s" "$codes" "404:$((RATE - 32)) 429:5 "
-curl -s -D "$T_DIR/h429" -o "$T_DIR/b429" "$HA/v1/events/1"
+curl -s -D "$T_DIR/h429" -o "$T_DIR/b429" "$HA/v1/events/$NOEV"
 expect "429 Retry-After" "$(tr -d '\r' <"$T_DIR/h429" | awk -F': ' 'tolower($1)=="retry-after"{print $2}')" 30
 expect "429 content type" "$(tr -d '\r' <"$T_DIR/h429" | awk -F': ' 'tolower($1)=="content-type"{print $2}')" application/problem+json
 expect "429 problem code" "$(jq -r '.code + " " + (.status|tostring)' "$T_DIR/b429")" "rate_limited 429"
@@ -161,7 +162,7 @@ HA_PORT=28090 HA_STATS=28091 start_haproxy haproxy3 GD_HAPROXY_MAXCONN=400 GD_HA
   GD_API1="127.0.0.1:$API_A" GD_API2="127.0.0.1:$API_B"
 HA_STATS=28091 wait_status api1 UP 10 || true
 HA_STATS=28091 wait_status api2 UP 10 || true
-"$BIN_LOADGEN" --url "http://127.0.0.1:28090" --event 999999999 --members 3000 --prefix "ka$$-" \
+"$BIN_LOADGEN" --url "http://127.0.0.1:28090" --event "$NOEV" --members 3000 --prefix "ka$$-" \
   --concurrency 150 --secret "$JWT_SECRET" --no-warmup --quiet >"$T_DIR/keepalive.json"
 expect "3,000 requests from 150 clients: all answered 404" "$(jq -c .by_status "$T_DIR/keepalive.json")" '{"404":3000}'
 # The backend's "connect" column: connections opened to the instances.
@@ -196,7 +197,7 @@ expect "Forwarded header dropped" "$(jq -r '.forwarded // "absent"' "$T_DIR/echo
 # Slowloris: half a request head, then silence: 408 after GD_HAPROXY_REQ_TIMEOUT (1 s).
 t0=$(date +%s%3N)
 reply=$(exec 3<>"/dev/tcp/127.0.0.1/$HA_PORT"
-  printf 'GET /v1/events/1 HTTP/1.1\r\nHost: x\r\n' >&3
+  printf 'GET /v1/events/%s HTTP/1.1\r\nHost: x\r\n' "$NOEV" >&3
   timeout 5 head -n 1 <&3 | tr -d '\r')
 t1=$(date +%s%3N)
 expect "slow request head answered" "$reply" "HTTP/1.1 408 Request Time-out"
