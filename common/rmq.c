@@ -713,6 +713,20 @@ int rmq_qos(struct rmq_conn *c, int prefetch)
     return reply_err(c, amqp_get_rpc_reply(c->st), "basic.qos");
 }
 
+int rmq_queue_counts(struct rmq_conn *c, const char *queue, long *ready, long *consumers)
+{
+    amqp_queue_declare_ok_t *ok =
+        amqp_queue_declare(c->st, 1, amqp_cstring_bytes(queue), 1, 0, 0, 0, amqp_empty_table);
+    int rc = reply_err(c, amqp_get_rpc_reply(c->st), "queue.declare (passive)");
+    if (rc == GD_EAMQP_CHANNEL) /* 404: the channel is gone, the connection too for us */
+        return GD_ENOTFOUND;
+    if (rc != GD_OK || !ok)
+        return rc != GD_OK ? rc : GD_EAMQP_PROTOCOL;
+    *ready = (long)ok->message_count;
+    *consumers = (long)ok->consumer_count;
+    return GD_OK;
+}
+
 int rmq_consume(struct rmq_conn *c, const char *queue, const char *consumer_tag)
 {
     amqp_basic_consume(c->st, 1, amqp_cstring_bytes(queue), amqp_cstring_bytes(consumer_tag), 0, 0,

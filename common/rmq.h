@@ -146,6 +146,13 @@ uint64_t rmq_unconfirmed(const struct rmq_conn *c);
 int rmq_wait_confirms(struct rmq_conn *c, int timeout_ms);
 
 int rmq_qos(struct rmq_conn *c, int prefetch);
+/*
+ * Messages ready in queue and its consumers, from the queue itself (a
+ * passive queue.declare): current, unlike the management API's statistics,
+ * which lag by their collection interval.  GD_ENOTFOUND when the queue does
+ * not exist (the broker then closed the channel: c is broken, reconnect).
+ */
+int rmq_queue_counts(struct rmq_conn *c, const char *queue, long *ready, long *consumers);
 int rmq_consume(struct rmq_conn *c, const char *queue, const char *consumer_tag);
 /* Next delivery within timeout_ms: 0, GD_ETIMEOUT, or a connection error. */
 int rmq_next(struct rmq_conn *c, int timeout_ms, struct rmq_delivery *d);

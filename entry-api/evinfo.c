@@ -10,10 +10,11 @@
 #include <cjson/cJSON.h>
 
 #include "errors.h"
+#include "timeutil.h"
 
 struct evi_entry {
     long long event_id; /* 0: free */
-    char *title, *opens_at, *closes_at, *survey;
+    char *title, *survey;
     char meta_state[16];
     long long opens_ms, closes_ms;
     int64_t offset_ms; /* Redis time minus monotonic time, at the load */
@@ -30,8 +31,6 @@ struct evinfo {
 static void entry_clear(struct evi_entry *e)
 {
     free(e->title);
-    free(e->opens_at);
-    free(e->closes_at);
     free(e->survey);
     free(e->body);
     memset(e, 0, sizeof(*e));
@@ -67,8 +66,6 @@ int evi_store(struct evinfo *c, long long event_id, const struct evi_fields *f, 
 {
     struct evi_entry n = {.event_id = event_id,
                           .title = strdup(f->title),
-                          .opens_at = strdup(f->opens_at),
-                          .closes_at = strdup(f->closes_at),
                           .survey = strdup(f->survey),
                           .opens_ms = f->opens_ms,
                           .closes_ms = f->closes_ms,
@@ -78,7 +75,7 @@ int evi_store(struct evinfo *c, long long event_id, const struct evi_fields *f, 
                           .loaded_ms = raced ? mono_now - EVI_FRESH_MS : mono_now};
     snprintf(n.meta_state, sizeof(n.meta_state), "%s", f->meta_state);
     struct evi_entry *slot = find(c, event_id);
-    if (!n.title || !n.opens_at || !n.closes_at || !n.survey) {
+    if (!n.title || !n.survey) {
         entry_clear(&n);
         if (slot)
             slot->loading = 0;
@@ -112,8 +109,11 @@ static char *render(const struct evi_entry *e, const char *state)
         return NULL;
     cJSON_AddNumberToObject(o, "event_id", (double)e->event_id);
     cJSON_AddStringToObject(o, "title", e->title);
-    cJSON_AddStringToObject(o, "opens_at", e->opens_at);
-    cJSON_AddStringToObject(o, "closes_at", e->closes_at);
+    char opens[TIME_RFC3339_LEN], closes[TIME_RFC3339_LEN];
+    time_format_ms(e->opens_ms, opens);
+    time_format_ms(e->closes_ms, closes);
+    cJSON_AddStringToObject(o, "opens_at", opens);
+    cJSON_AddStringToObject(o, "closes_at", closes);
     cJSON_AddStringToObject(o, "state", state);
     cJSON *survey = cJSON_Parse(e->survey);
     cJSON_AddItemToObject(o, "survey", survey ? survey : cJSON_CreateObject());

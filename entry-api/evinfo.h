@@ -28,11 +28,13 @@
 
 struct evinfo;
 
-/* What event_info.lua read, as strings owned by the caller. */
+/* What event_info.lua read, as strings owned by the caller.  opens_at and
+ * closes_at are rendered (RFC 3339) from opens_ms/closes_ms, the meta
+ * hash's one source of truth (DESIGN §5). */
 struct evi_fields {
-    const char *title, *opens_at, *closes_at; /* opens_at/closes_at: RFC 3339 */
-    const char *meta_state;                   /* the meta hash's state field */
-    const char *survey;                       /* JSON */
+    const char *title;
+    const char *meta_state; /* the meta hash's state field */
+    const char *survey;     /* JSON */
     long long opens_ms, closes_ms, redis_now_ms;
 };
 

@@ -76,21 +76,19 @@ static void on_event_info(void *arg, int rc, redisReply *r)
         evi_load_failed(a->evi, rr->event_id);
         if (waiting)
             reply_unavailable(&rr->to, "event state unavailable");
-    } else if (r->type != REDIS_REPLY_ARRAY || r->elements != 10) {
+    } else if (r->type != REDIS_REPLY_ARRAY || r->elements != 8) {
         if (evi_holds(a->evi, rr->event_id)) /* gone (expired or deleted) */
             evi_forget(a->evi, rr->event_id);
         if (waiting)
             reply_problem(&rr->to, PB_EVENT_NOT_FOUND, NULL, NULL);
     } else {
-        int raced = !evs_learn_read(a->evs, rr->event_id, str_or_empty(r->element[3]), rr->mark);
+        int raced = !evs_learn_read(a->evs, rr->event_id, str_or_empty(r->element[1]), rr->mark);
         struct evi_fields f = {.title = str_or_empty(r->element[0]),
-                               .opens_at = str_or_empty(r->element[1]),
-                               .closes_at = str_or_empty(r->element[2]),
-                               .survey = str_or_empty(r->element[4]),
-                               .meta_state = str_or_empty(r->element[6]),
-                               .opens_ms = int_or_zero(r->element[7]),
-                               .closes_ms = int_or_zero(r->element[8]),
-                               .redis_now_ms = int_or_zero(r->element[9])};
+                               .survey = str_or_empty(r->element[2]),
+                               .meta_state = str_or_empty(r->element[4]),
+                               .opens_ms = int_or_zero(r->element[5]),
+                               .closes_ms = int_or_zero(r->element[6]),
+                               .redis_now_ms = int_or_zero(r->element[7])};
         enum evi_age age;
         const char *body = evi_store(a->evi, rr->event_id, &f, time_mono_ms(), raced) == GD_OK
                                ? held_body(a, rr->event_id, &age)

@@ -21,6 +21,10 @@ struct ctl {
 /* Connect to what a verb needs; prints the reason and returns 1 on failure. */
 int ctl_need_db(struct ctl *c);
 int ctl_need_redis(struct ctl *c);
+struct rmq_opts;
+/* Options of an eventctl broker connection named eventctl@<instance>:<pid>/role:
+ * no heartbeat, 5 s for connect and every RPC. */
+void ctl_rmq_opts(const struct ctl *c, struct rmq_opts *o, const char *role);
 /* Parse a positive event id argument; prints and returns -1 on error. */
 long long ctl_event_id(const char *s);
 /* Parse "--name value" style integer options; 0 or -1 (printed). */

@@ -23,7 +23,7 @@
 #include "ctl.h"
 #include "errors.h"
 #include "messages.h"
-#include "mgmt_api.h"
+#include "queues.h"
 #include "rmq.h"
 #include "timeutil.h"
 #include "topology.h"
@@ -185,29 +185,14 @@ static int origin(const char *queue, const struct rmq_delivery *d, const struct 
 
 /* ---- connections ----------------------------------------------------------- */
 
-static void opts(struct ctl *c, struct rmq_opts *o, const char *role)
-{
-    o->url = c->cfg->amqp_url;
-    o->service = "eventctl";
-    o->instance = c->cfg->instance;
-    o->role = role;
-    o->heartbeat_s = 0;
-    o->timeout_ms = 5000;
-}
-
 /* Messages ready in queue (passive declare: fails if it does not exist). */
 static int queue_ready(struct rmq_conn *rc, const char *queue, long *ready)
 {
-    amqp_queue_declare_ok_t *ok =
-        amqp_queue_declare(rc->st, 1, amqp_cstring_bytes(queue), 1, 0, 0, 0, amqp_empty_table);
-    amqp_rpc_reply_t r = amqp_get_rpc_reply(rc->st);
-    if (!ok || r.reply_type != AMQP_RESPONSE_NORMAL) {
-        snprintf(rc->err, sizeof(rc->err), "queue %s does not exist or is not reachable", queue);
-        rc->broken = 1;
-        return GD_ENOTFOUND;
-    }
-    *ready = (long)ok->message_count;
-    return GD_OK;
+    long consumers;
+    int r = rmq_queue_counts(rc, queue, ready, &consumers);
+    if (r == GD_ENOTFOUND)
+        snprintf(rc->err, sizeof(rc->err), "queue %s does not exist", queue);
+    return r;
 }
 
 /* Consume `queue` without acking, prefetch bounded by what we will take. */
@@ -216,7 +201,7 @@ static int open_reader(struct ctl *c, struct rmq_conn *rc, const char *queue, lo
 {
     struct rmq_opts o;
     char tag[256];
-    opts(c, &o, role);
+    ctl_rmq_opts(c, &o, role);
     int rc_ = rmq_connect(rc, &o);
     if (rc_ == GD_OK)
         rc_ = queue_ready(rc, queue, ready);
@@ -235,33 +220,34 @@ static int open_reader(struct ctl *c, struct rmq_conn *rc, const char *queue, lo
 
 static void print_queues(struct ctl *c)
 {
-    struct mgmt_queue q[32];
-    char err[512];
-    size_t n = topo_queue_count < 32 ? topo_queue_count : 32;
-    for (size_t i = 0; i < n; i++)
-        snprintf(q[i].name, sizeof(q[i].name), "%s", topo_queues[i].name);
-    int ok = mgmt_queue_depths(c->cfg, q, n, err, sizeof(err)) == 0;
-    if (!ok)
-        fprintf(stderr, "eventctl dlq: queue depths unavailable: %s\n", err);
+    struct queue_report qr;
+    queues_read(c, &qr);
+    if (!qr.ok)
+        fprintf(stderr, "eventctl dlq: queue depths unavailable: %s\n", qr.err);
     if (c->json) {
         printf("{\"queues\":[");
-        for (size_t i = 0; ok && i < n; i++)
+        for (size_t i = 0; qr.ok && i < qr.n; i++) {
+            const struct mgmt_queue *q = &qr.q[i];
             printf("%s{\"name\":\"%s\",\"exists\":%s,\"ready\":%ld,\"unacked\":%ld,"
-                   "\"consumers\":%ld}",
-                   i ? "," : "", q[i].name, q[i].found ? "true" : "false", q[i].ready, q[i].unacked,
-                   q[i].consumers);
+                   "\"consumers\":%ld,\"live\":%s}",
+                   i ? "," : "", q->name, q->found ? "true" : "false", q->ready, q->unacked,
+                   q->consumers, q->live ? "true" : "false");
+        }
         printf("],\"messages\":[");
         return;
     }
-    if (!ok)
+    if (!qr.ok)
         return;
     printf("%-22s %10s %10s %10s\n", "QUEUE", "READY", "UNACKED", "CONSUMERS");
-    for (size_t i = 0; i < n; i++)
-        if (q[i].found)
-            printf("%-22s %10ld %10ld %10ld\n", q[i].name, q[i].ready, q[i].unacked,
-                   q[i].consumers);
+    for (size_t i = 0; i < qr.n; i++) {
+        const struct mgmt_queue *q = &qr.q[i];
+        if (q->found)
+            printf("%-22s %10ld %10ld %10ld%s\n", q->name, q->ready, q->unacked, q->consumers,
+                   q->live ? "" : "  stats");
         else
-            printf("%-22s %10s\n", q[i].name, "missing");
+            printf("%-22s %10s\n", q->name, "missing");
+    }
+    queues_print_source(&qr, "");
 }
 
 static void print_message(struct ctl *c, const char *queue, const struct rmq_delivery *d,
@@ -393,7 +379,7 @@ static int dlq_replay(struct ctl *c, const struct dlq_args *a)
         return 1;
     }
     long todo = a->limit && a->limit < ready ? a->limit : ready;
-    opts(c, &o, "dlq-replay-publish");
+    ctl_rmq_opts(c, &o, "dlq-replay-publish");
     if (todo > 0 && ((st = rmq_connect(&pub, &o)) != GD_OK || (st = rmq_confirm_select(&pub)))) {
         fprintf(stderr, "eventctl dlq replay: publisher: %s\n", pub.err);
         rmq_close(&pub);

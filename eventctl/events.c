@@ -10,6 +10,7 @@
 #include "errors.h"
 #include "jwt.h"
 #include "messages.h"
+#include "rmq.h"
 #include "survey.h"
 #include "timeutil.h"
 
@@ -33,6 +34,16 @@ int ctl_need_redis(struct ctl *c)
         return 1;
     }
     return 0;
+}
+
+void ctl_rmq_opts(const struct ctl *c, struct rmq_opts *o, const char *role)
+{
+    o->url = c->cfg->amqp_url;
+    o->service = "eventctl";
+    o->instance = c->cfg->instance;
+    o->role = role;
+    o->heartbeat_s = 0;
+    o->timeout_ms = 5000;
 }
 
 long long ctl_event_id(const char *s)

@@ -20,6 +20,7 @@ struct mgmt_queue {
     long unacked;   /* messages_unacknowledged */
     long consumers; /* consumers */
     int found;      /* the queue exists */
+    int live;       /* ready and consumers are the queue's own (AMQP), not statistics */
 };
 
 /*

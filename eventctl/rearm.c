@@ -30,7 +30,7 @@ static const char *const key_sfx[K_N] = {"meta",    "survey", "stock",    "entri
 
 /* The event row and the counts rearm derives from it. */
 struct rearm_src {
-    char title[256], product[128], opens[40], closes[40], opens_ms[24], closes_ms[24];
+    char title[256], product[128], opens_ms[24], closes_ms[24];
     char state[16], winnable[24], won[24], last_seq[24], expire_ms[24];
     char *survey;
 };
@@ -61,8 +61,6 @@ static int load_source(struct ctl *c, long long ev, struct rearm_src *s)
     const char *p[] = {evs, ret};
     if (db_query(&c->db,
                  "SELECT title, product_id,"
-                 " to_char(opens_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"
-                 " to_char(closes_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"
                  " (extract(epoch from opens_at) * 1000)::bigint,"
                  " (extract(epoch from closes_at) * 1000)::bigint, state,"
                  " stock_total - safety_stock + released,"
@@ -79,15 +77,14 @@ static int load_source(struct ctl *c, long long ev, struct rearm_src *s)
         PQclear(res);
         return 1;
     }
-    char *const dst[] = {s->title, s->product,  s->opens, s->closes,   s->opens_ms, s->closes_ms,
-                         s->state, s->winnable, s->won,   s->last_seq, s->expire_ms};
-    const size_t cap[] = {sizeof(s->title),    sizeof(s->product),  sizeof(s->opens),
-                          sizeof(s->closes),   sizeof(s->opens_ms), sizeof(s->closes_ms),
-                          sizeof(s->state),    sizeof(s->winnable), sizeof(s->won),
-                          sizeof(s->last_seq), sizeof(s->expire_ms)};
-    for (int i = 0; i < 11; i++)
+    char *const dst[] = {s->title,    s->product, s->opens_ms, s->closes_ms, s->state,
+                         s->winnable, s->won,     s->last_seq, s->expire_ms};
+    const size_t cap[] = {sizeof(s->title),     sizeof(s->product),  sizeof(s->opens_ms),
+                          sizeof(s->closes_ms), sizeof(s->state),    sizeof(s->winnable),
+                          sizeof(s->won),       sizeof(s->last_seq), sizeof(s->expire_ms)};
+    for (int i = 0; i < 9; i++)
         copy_val(dst[i], cap[i], res, i);
-    s->survey = strdup(PQgetvalue(res, 0, 11));
+    s->survey = strdup(PQgetvalue(res, 0, 9));
     PQclear(res);
     return s->survey ? 0 : 1;
 }
@@ -164,11 +161,13 @@ static int write_meta(struct ctl *c, const struct rearm_src *s, char k[K_N][64],
     snprintf(stock, sizeof(stock), "%ld", *left);
     *state = strcmp(s->state, "closed") == 0 ? "closed" : *left == 0 ? "sold_out" : "armed";
     const char *set[] = {"SET", k[K_STOCK], stock};
-    const char *meta[] = {"HSET",         k[K_META],    "title",    s->title,      "opens_at",
-                          s->opens,       "closes_at",  s->closes,  "opens_at_ms", s->opens_ms,
-                          "closes_at_ms", s->closes_ms, "state",    *state,        "winnable",
-                          s->winnable,    "product_id", s->product, "last_seq",    s->last_seq};
-    if (rcmd(c, 3, set) || rcmd(c, 20, meta))
+    /* The times only as milliseconds: one source of truth (DESIGN §5); the
+     * API formats them. */
+    const char *meta[] = {"HSET",        k[K_META],   "title",        s->title,
+                          "opens_at_ms", s->opens_ms, "closes_at_ms", s->closes_ms,
+                          "state",       *state,      "winnable",     s->winnable,
+                          "product_id",  s->product,  "last_seq",     s->last_seq};
+    if (rcmd(c, 3, set) || rcmd(c, 16, meta))
         return -1;
     for (int i = 0; i < K_N; i++) {
         const char *ex[] = {"PEXPIREAT", k[i], s->expire_ms};

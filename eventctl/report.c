@@ -8,14 +8,15 @@
 
 #include "ctl.h"
 #include "errors.h"
-#include "mgmt_api.h"
+#include "queues.h"
 #include "topology.h"
 
 /* The numbers both verbs show, from PostgreSQL and Redis. */
 struct counts {
     long winnable, released, safety;
     long pg_entries, pg_won, pg_lost, dup_seq;
-    long coupons_total, coupons_assigned, coupons_free, safety_assigned, members_two_coupons;
+    long coupons_total, coupons_assigned, coupons_free, coupons_held, safety_assigned;
+    long members_two_coupons;
     long sent, failed, sending, winners_without_coupon, winners_not_sent, sent_not_winner;
     long redis_entries, redis_winners, redis_losers, redis_eligible, redis_stock;
     char state[16], redis_state[16];
@@ -60,6 +61,7 @@ static int load_counts(struct ctl *c, long long ev, struct counts *k)
             " (SELECT count(member_id) FROM coupons WHERE event_id = $1),"
             " (SELECT count(*) FROM coupons WHERE event_id = $1 AND member_id IS NULL"
             "   AND NOT safety),"
+            " (SELECT count(*) FROM coupons WHERE event_id = $1 AND member_id IS NULL AND safety),"
             " (SELECT count(member_id) FROM coupons WHERE event_id = $1 AND safety),"
             " (SELECT count(*) FROM (SELECT member_id FROM coupons WHERE event_id = $1"
             "   AND member_id IS NOT NULL GROUP BY member_id HAVING count(*) > 1) d),"
@@ -96,6 +98,7 @@ static int load_counts(struct ctl *c, long long ev, struct counts *k)
                    &k->coupons_total,
                    &k->coupons_assigned,
                    &k->coupons_free,
+                   &k->coupons_held,
                    &k->safety_assigned,
                    &k->members_two_coupons,
                    &k->sent,
@@ -144,32 +147,6 @@ static int parse_ev_flags(struct ctl *c, int argc, char **argv, const char *verb
     return ev < 0 ? -1 : (int)ev;
 }
 
-#define MAX_QUEUES 32
-
-/* Depths of every queue of the topology (management API). */
-struct queue_report {
-    struct mgmt_queue q[MAX_QUEUES];
-    size_t n;
-    int ok;    /* the management API answered */
-    long work; /* ready + unacked messages in work queues (every queue but the .dlq ones) */
-    char err[256];
-};
-
-static int is_dead_letter_queue(const char *name)
-{
-    size_t n = strlen(name);
-    return n >= 4 && strcmp(name + n - 4, ".dlq") == 0;
-}
-
-static void read_queues(struct ctl *c, struct queue_report *qr)
-{
-    qr->ok = mgmt_queue_depths(c->cfg, qr->q, qr->n, qr->err, sizeof(qr->err)) == 0;
-    qr->work = 0;
-    for (size_t i = 0; qr->ok && i < qr->n; i++)
-        if (!is_dead_letter_queue(qr->q[i].name))
-            qr->work += qr->q[i].ready + qr->q[i].unacked;
-}
-
 /*
  * The queues are shared by every event, so their depths say "nothing in
  * flight anywhere".  The management API's numbers lag the broker by up to
@@ -178,14 +155,11 @@ static void read_queues(struct ctl *c, struct queue_report *qr)
  */
 static void load_queues(struct ctl *c, struct queue_report *qr, int final, const char *verb)
 {
-    memset(qr, 0, sizeof(*qr));
-    for (size_t i = 0; i < topo_queue_count && qr->n < MAX_QUEUES; i++)
-        snprintf(qr->q[qr->n++].name, sizeof(qr->q[0].name), "%s", topo_queues[i].name);
-    read_queues(c, qr);
+    queues_read(c, qr);
     for (int tries = 0; final && qr->ok && qr->work > 0 && tries < 24; tries++) {
         struct timespec ts = {0, 500 * 1000000L};
         nanosleep(&ts, NULL);
-        read_queues(c, qr);
+        queues_read(c, qr);
     }
     if (!qr->ok)
         fprintf(stderr, "eventctl %s: queue depths unavailable: %s\n", verb, qr->err);
@@ -217,15 +191,19 @@ static void print_queues(const struct ctl *c, const struct queue_report *qr)
     if (c->json) {
         printf(",\"queues\":{");
         for (size_t i = 0; qr->ok && i < qr->n; i++)
-            printf("%s\"%s\":{\"ready\":%ld,\"unacked\":%ld,\"consumers\":%ld}", i ? "," : "",
-                   qr->q[i].name, qr->q[i].ready, qr->q[i].unacked, qr->q[i].consumers);
+            printf("%s\"%s\":{\"ready\":%ld,\"unacked\":%ld,\"consumers\":%ld,\"live\":%s}",
+                   i ? "," : "", qr->q[i].name, qr->q[i].ready, qr->q[i].unacked,
+                   qr->q[i].consumers, qr->q[i].live ? "true" : "false");
         printf("}");
         return;
     }
     for (size_t i = 0; qr->ok && i < qr->n; i++)
         printf("  queue %-22s ready %6ld  unacked %6ld  consumers %ld%s\n", qr->q[i].name,
                qr->q[i].ready, qr->q[i].unacked, qr->q[i].consumers,
-               qr->q[i].found ? "" : "  (missing)");
+               !qr->q[i].found ? "  (missing)"
+               : qr->q[i].live ? ""
+                               : "  (stats)");
+    queues_print_source(qr, "  ");
 }
 
 int verb_status(struct ctl *c, int argc, char **argv)
@@ -243,10 +221,11 @@ int verb_status(struct ctl *c, int argc, char **argv)
         printf("{\"event_id\":%d,\"state\":\"%s\",\"redis_state\":\"%s\",\"winnable\":%ld,"
                "\"stock_left\":%ld,\"eligible\":%ld,\"accepted\":%ld,\"decided\":%ld,"
                "\"won\":%ld,\"lost\":%ld,\"coupons_assigned\":%ld,\"coupons_free\":%ld,"
+               "\"coupons_held\":%ld,"
                "\"sent\":%ld,\"failed\":%ld,\"sending\":%ld",
                ev, k.state, k.redis_state, k.winnable, k.redis_stock, k.redis_eligible,
                k.redis_entries, k.pg_entries, k.pg_won, k.pg_lost, k.coupons_assigned,
-               k.coupons_free, k.sent, k.failed, k.sending);
+               k.coupons_free, k.coupons_held, k.sent, k.failed, k.sending);
         print_queues(c, &qr);
         printf("}\n");
         return 0;
@@ -259,8 +238,10 @@ int verb_status(struct ctl *c, int argc, char **argv)
     printf("  %-22s %ld\n", "entries accepted", k.redis_entries);
     printf("  %-22s %ld (won %ld, lost %ld)\n", "entries decided", k.pg_entries, k.pg_won,
            k.pg_lost);
+    /* free + held back + assigned = the pool: the held-back codes are those
+     * not released yet (release-safety clears their flag). */
     printf("  %-22s %ld of %ld (%ld free, %ld held back)\n", "coupons assigned", k.coupons_assigned,
-           k.coupons_total, k.coupons_free, k.safety - k.safety_assigned);
+           k.coupons_total, k.coupons_free, k.coupons_held);
     printf("  %-22s sent %ld, failed %ld, in progress %ld\n", "notifications", k.sent, k.failed,
            k.sending);
     print_queues(c, &qr);

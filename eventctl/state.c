@@ -97,16 +97,16 @@ int verb_arm(struct ctl *c, int argc, char **argv)
     int rc = cmd(c, 9, del) || load_eligible(c, ev, PQgetvalue(res, 0, 1), &eligible);
     const char *survey[] = {"SET", k[1], PQgetvalue(res, 0, 7)};
     const char *stock[] = {"SET", k[2], winnable};
+    /* The times only as milliseconds: one source of truth (DESIGN §5); the
+     * API formats them. */
     const char *meta[] = {"HSET",         k[0],
                           "title",        PQgetvalue(res, 0, 0),
-                          "opens_at",     PQgetvalue(res, 0, 2),
-                          "closes_at",    PQgetvalue(res, 0, 3),
                           "opens_at_ms",  PQgetvalue(res, 0, 4),
                           "closes_at_ms", PQgetvalue(res, 0, 5),
                           "state",        "armed",
                           "winnable",     winnable,
                           "product_id",   PQgetvalue(res, 0, 1)};
-    rc = rc || cmd(c, 3, survey) || cmd(c, 3, stock) || cmd(c, 18, meta);
+    rc = rc || cmd(c, 3, survey) || cmd(c, 3, stock) || cmd(c, 14, meta);
     /* The event's keys outlive closes_at by the retention period (DESIGN §5). */
     for (int i = 0; i < 8 && !rc; i++) {
         const char *ex[] = {"PEXPIREAT", k[i], expire};

@@ -30,14 +30,16 @@ static int send_claims(struct decider *dc, struct decide_item *items, int n)
     return GD_OK;
 }
 
-/* One claim answer: {'won', seq} | {'lost', 0} | {'unknown_event', 0}. */
+/* One claim answer: {'won', seq, left} | {'lost', 0, left} | {'unknown_event', 0, 0}. */
 static void apply_claim(struct decide_item *it, const redisReply *r)
 {
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
-        r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_INTEGER) {
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
+        r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_INTEGER ||
+        r->element[2]->type != REDIS_REPLY_INTEGER) {
         item_poison(it, "unexpected answer from the claim script (type %d)", r->type);
         return;
     }
+    it->sold_out = r->element[2]->integer == 0;
     if (strcmp(r->element[0]->str, "won") == 0) {
         it->won = 1;
         it->seq = (long)r->element[1]->integer;

@@ -42,7 +42,7 @@ static void reset_attempt(struct decide_item *items, int n)
     for (int i = 0; i < n; i++) {
         struct decide_item *it = &items[i];
         it->poison = it->bad;
-        it->sent = it->unknown = it->dup = it->inserted = it->won = 0;
+        it->sent = it->unknown = it->dup = it->inserted = it->won = it->sold_out = 0;
         it->seq = 0;
         it->channel[0] = it->phone[0] = '\0';
         if (!it->bad)
@@ -233,7 +233,8 @@ int decide_back(struct decider *dc, struct decide_item *items, int n)
         log_warn(NULL, "member lookup failed: %s (%s)", err_str(rc), dc->replica.err);
         return rc;
     }
-    if ((rc = publish_results(dc, items, n)) != GD_OK)
+    if ((rc = publish_results(dc, items, n)) != GD_OK ||
+        (rc = record_sold_out(dc, items, n)) != GD_OK)
         return rc;
     /* Everything the batch caused is durable: only now let the broker forget it. */
     if ((rc = rmq_ack(&dc->consume, items[n - 1].d.tag, 1)) != GD_OK)

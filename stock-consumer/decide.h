@@ -32,6 +32,7 @@ struct decide_item {
     int dup;     /* the member's outcome row belongs to another entry_id: ack only */
     int inserted;
     int won;
+    int sold_out; /* the claim left the event's stock at 0 */
     long seq;
     char why[200];
     char channel[8];
@@ -90,5 +91,12 @@ int record_send(struct decider *dc, struct decide_item *items, int n);
 int record_finish(struct decider *dc, struct decide_item *items, int n);
 /* record.c: a batch given back with its statement in flight: read and drop the answer. */
 void record_abandon(struct decider *dc);
+/*
+ * record.c: events whose stock a claim of the batch found at 0 become
+ * sold_out in PostgreSQL too, once every winnable unit has its won row (after
+ * record_outcomes/record_finish; a release-safety that re-opened the event
+ * meanwhile raised winnable, so it stays armed).  Idempotent.
+ */
+int record_sold_out(struct decider *dc, struct decide_item *items, int n);
 
 #endif

@@ -288,3 +288,33 @@ void record_abandon(struct decider *dc)
     while (dc->db.conn && (res = PQgetResult(dc->db.conn)) != NULL)
         PQclear(res);
 }
+
+int record_sold_out(struct decider *dc, struct decide_item *items, int n)
+{
+    for (int i = 0; i < n; i++) {
+        const struct decide_item *it = &items[i];
+        int j = 0;
+        if (!it->sold_out || it->poison)
+            continue;
+        while (j < i &&
+               !(items[j].sold_out && !items[j].poison && items[j].m.event_id == it->m.event_id))
+            j++;
+        if (j < i) /* once per event and batch */
+            continue;
+        char ev[24];
+        snprintf(ev, sizeof(ev), "%lld", it->m.event_id);
+        const char *p[] = {ev};
+        int rc = db_query_prepared(
+            &dc->db, "mark_sold_out",
+            "UPDATE events SET state = 'sold_out' WHERE event_id = $1"
+            " AND state = 'armed' AND stock_total - safety_stock + released <="
+            " (SELECT count(*) FROM entries WHERE event_id = $1 AND outcome = 'won')",
+            1, p, NULL);
+        if (rc != GD_OK) {
+            log_warn(ITEM_LOG(it), "marking the event sold out failed: %s (%s)", err_str(rc),
+                     dc->db.err);
+            return rc;
+        }
+    }
+    return GD_OK;
+}

@@ -53,13 +53,23 @@ cleanup() {
   local rc=$? i
   trap - EXIT INT TERM HUP
   for ((i = ${#T_AT_EXIT[@]} - 1; i >= 0; i--)); do
-    # a bounded, quiet subshell each: a hung or failing clean-up step must
-    # not keep the services below from being stopped
-    (eval "${T_AT_EXIT[i]}") >>"$T_DIR/at_exit.log" 2>&1 || log "clean-up step failed: ${T_AT_EXIT[i]}"
+    # A subshell each, with a deadline: a hung or failing clean-up step must
+    # not keep the services below from being stopped.
+    (eval "${T_AT_EXIT[i]}") >>"$T_DIR/at_exit.log" 2>&1 &
+    local step=$! tenths=0
+    while kill -0 "$step" 2>/dev/null && ((tenths < 1200)); do
+      sleep 0.1
+      tenths=$((tenths + 1))
+    done
+    if kill -0 "$step" 2>/dev/null; then
+      kill -KILL "$step" 2>/dev/null || true
+      log "clean-up step still running after 120 s, abandoned: ${T_AT_EXIT[i]}"
+    fi
+    wait "$step" 2>/dev/null || log "clean-up step failed: ${T_AT_EXIT[i]} (see $T_DIR/at_exit.log)"
   done
   stop_all
   if [ "$rc" -ne 0 ] || [ "$T_FAILS" -ne 0 ]; then
-    [ "$rc" -eq 0 ] || log "FAIL the test stopped early (exit status $rc); see the log tails below"
+    [ "$rc" -eq 0 ] || [ -n "${T_FINISHED:-}" ] || log "FAIL the test stopped early (exit status $rc); see the log tails below"
     log "logs kept in $T_DIR"
     tail -n 15 "$T_DIR"/*.log 2>/dev/null || true
   else
@@ -228,6 +238,7 @@ http_status() {
 # finish: stop the services gracefully, require that no sanitizer (ASan,
 # UBSan, LeakSanitizer at exit) reported anything, print the tally.
 finish() {
+  T_FINISHED=1
   stop_all
   expect "sanitizer reports in service logs" \
     "$(cat "$T_DIR"/*.log | grep -c -E 'AddressSanitizer|LeakSanitizer|runtime error:' || true)" 0
@@ -530,6 +541,20 @@ drain_queue() {
 purge_entries() {
   no_foreign_consumers
   mgmt DELETE "/queues/%2F/stock.entries/contents" >/dev/null
+}
+
+# stack VERB COMPONENT: deploy/local/stack VERB COMPONENT (start, stop,
+# restart) for the fault tests, within 5 minutes; its output is appended to
+# $T_DIR/stack.log (shown when the test fails).  On failure it says so and
+# returns 1 (under set -e the test stops there, with its clean-up).
+stack() {
+  local rc=0
+  printf '== %s stack %s\n' "$(date +%T)" "$*" >>"$T_DIR/stack.log"
+  timeout 300 "$GD_SOURCE_DIR/deploy/local/stack" "$@" >>"$T_DIR/stack.log" 2>&1 || rc=$?
+  [ "$rc" -eq 0 ] && return 0
+  log "FAIL stack $* exited $rc$([ "$rc" -ne 124 ] || echo ' (timed out after 300 s)'):"
+  tail -n 8 "$T_DIR/stack.log" | sed 's/^/    /'
+  return 1
 }
 
 # rmqctl ARGS...: rabbitmqctl against the local stack's node

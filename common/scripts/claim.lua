@@ -1,17 +1,23 @@
 -- claim: decide one entry, atomically and idempotently.
 -- KEYS: 1 meta, 2 stock, 3 winners, 4 losers, 5 entries
 -- ARGV: 1 member_id, 2 event_id, 3 entry_id
--- Returns {'won', seq} | {'lost', 0} | {'unknown_event', 0}.  A member already
--- decided gets the same answer again, so a redelivered entry changes nothing.
+-- Returns {'won', seq, left} | {'lost', 0, left} | {'unknown_event', 0, 0},
+-- left being the units still in stock after this decision (0: sold out; the
+-- stock-consumer then marks the event sold_out in PostgreSQL).  A member
+-- already decided gets the same answer again, so a redelivered entry changes
+-- nothing.
+local function stock_left()
+  return tonumber(redis.call('GET', KEYS[2]) or '0')
+end
 local seq = redis.call('HGET', KEYS[3], ARGV[1])
 if seq then
-  return {'won', tonumber(seq)}
+  return {'won', tonumber(seq), stock_left()}
 end
 if redis.call('SISMEMBER', KEYS[4], ARGV[1]) == 1 then
-  return {'lost', 0}
+  return {'lost', 0, stock_left()}
 end
 if not redis.call('HGET', KEYS[1], 'winnable') then
-  return {'unknown_event', 0}
+  return {'unknown_event', 0, 0}
 end
 -- The gate recorded the entry when it accepted it; an entry accepted just
 -- before Redis lost its state (and rebuilt by `eventctl rearm`) is not there
@@ -32,7 +38,7 @@ end
 if redis.call('HSETNX', KEYS[5], ARGV[1], ARGV[3]) == 1 then
   expire_with_event(KEYS[5])
 end
-local left = tonumber(redis.call('GET', KEYS[2]) or '0')
+local left = stock_left()
 if left > 0 then
   left = redis.call('DECR', KEYS[2])
   -- Ranks have their own counter instead of being derived from the stock:
@@ -45,8 +51,8 @@ if left > 0 then
     redis.call('HSET', KEYS[1], 'state', 'sold_out')
     redis.call('PUBLISH', 'ev:{' .. ARGV[2] .. '}:state', 'sold_out')
   end
-  return {'won', s}
+  return {'won', s, left}
 end
 redis.call('SADD', KEYS[4], ARGV[1])
 expire_with_event(KEYS[4])
-return {'lost', 0}
+return {'lost', 0, 0}

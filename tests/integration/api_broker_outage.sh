@@ -8,9 +8,8 @@
 source "$(dirname "$0")/../lib.sh"
 
 P="bo$$-"
-STACK="$GD_SOURCE_DIR/deploy/local/stack"
 restore() {
-  "$STACK" start rabbitmq >/dev/null 2>&1 || true
+  stack start rabbitmq || true
   mgmt DELETE "/queues/%2F/stock.entries/contents" >/dev/null || true
 }
 purge_entries
@@ -21,10 +20,10 @@ EV=$(seed_event 0 100000 5000 "$P")
 burst_bg "$EV" "$P" 5000 500 8 out
 sleep 2
 log "stopping RabbitMQ mid-burst"
-"$STACK" stop rabbitmq >"$T_DIR/stack-stop.log" 2>&1
+stack stop rabbitmq
 wait $LG
 log "burst: $(cat "$T_DIR/out.json")"
-"$STACK" start rabbitmq >"$T_DIR/stack-start.log" 2>&1
+stack start rabbitmq
 expect "ready again by itself after the restart" "$(wait_status "$T_API/readyz" 200 60 >/dev/null && echo 200)" 200
 
 awk '$2 == 202 {print $4}' "$T_DIR/out.txt" | sort -u >"$T_DIR/accepted"

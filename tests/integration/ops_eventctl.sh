@@ -12,7 +12,12 @@
 #     state back to armed and "open" published on ev:{id}:state.
 #   status: the event's numbers and every queue's depth (exact DLQ counts),
 #     table and --json; without the management API the rest still shows,
-#     exit 0, the reason on stderr.
+#     exit 0, the reason on stderr; consumers as they are now (a consumer
+#     that attached or left a moment ago is counted right, where the
+#     management API's statistics lag by seconds);
+#   sold out: an event whose stock the stock-consumer gave away is sold_out in
+#     PostgreSQL too; release-safety re-opens it, and status's coupon line
+#     adds up (assigned + free + held back = the pool) before and after.
 #   dlq: list shows depths and the dead letters; replay republishes an entry
 #     (decided afterwards by the real stock-consumer) and a winner (the
 #     notifier sees a duplicate and sends nothing twice), leaves an unroutable
@@ -108,7 +113,7 @@ expect "pool full: exit 1" "$(rc "$CTL" import-coupons "$EV" "$T_DIR/one.csv")" 
 # ---- release-safety -----------------------------------------------------------
 evrow() { psql_q "SELECT released || '/' || state FROM events WHERE event_id=$EV"; }
 expect "release more than held back: exit 1" "$(rc "$CTL" release-safety "$EV" 4)" 1
-expect "unknown event: exit 1" "$(rc "$CTL" release-safety 999999999 1)" 1
+expect "unknown event: exit 1" "$(rc "$CTL" release-safety "$(unused_event_id)" 1)" 1
 expect "release 1 on a draft event" "$(rc "$CTL" release-safety "$EV" 1)" 0
 expect "draft: released/state" "$(evrow)" "1/draft"
 expect "draft: pool (codes/safety)" "$(pool)" "10/2"
@@ -179,9 +184,9 @@ expect "status --json" "$(rc "$CTL" status "$EV" --json)" 0
 cp "$T_DIR/out" "$T_DIR/status.json"
 expect "status json: accepted, decided, won, sent" "$(jq -c '[.accepted, .decided, .won, .sent]' "$T_DIR/status.json")" "[2,1,1,1]"
 expect "status json: stock.entries.dlq" "$(jq -c '.queues["stock.entries.dlq"]' "$T_DIR/status.json")" \
-  '{"ready":2,"unacked":0,"consumers":0}'
+  '{"ready":2,"unacked":0,"consumers":0,"live":true}'
 expect "status json: notify.dlq" "$(jq -c '.queues["notify.dlq"]' "$T_DIR/status.json")" \
-  '{"ready":1,"unacked":0,"consumers":0}'
+  '{"ready":1,"unacked":0,"consumers":0,"live":true}'
 expect "status json: every topology queue, by name" "$(jq -c '.queues | keys' "$T_DIR/status.json")" \
   "$(jq -c '[.queues[].name] | sort' "$GD_SOURCE_DIR/deploy/rabbitmq/definitions.json")"
 expect "status json: stock.entries consumed by the stock-consumer" "$(jq '.queues["stock.entries"].consumers' "$T_DIR/status.json")" 1
@@ -192,6 +197,8 @@ expect "status table: notify.dlq line" \
   "$(grep -c -x -E '  queue notify.dlq +ready +1  unacked +0  consumers 0' "$T_DIR/out")" 1
 expect "status table: one line per queue" "$(grep -c -E '^  queue [a-z0-9.]+ +ready' "$T_DIR/out")" \
   "$(jq '.queues | length' "$GD_SOURCE_DIR/deploy/rabbitmq/definitions.json")"
+expect "status table: says where the figures come from" \
+  "$(grep -c -F '  (ready and consumers: now, from each queue; unacked: management API statistics' "$T_DIR/out")" 1
 # Management API unreachable: the rest still shows, exit 0, the reason on stderr.
 NOMGMT=(env RABBITMQ_MGMT_URL=http://127.0.0.1:9)
 expect "status, no management API: exit 0" "$(rc "${NOMGMT[@]}" "$CTL" status "$EV")" 0
@@ -236,4 +243,46 @@ mgmt -X POST -d '{"count":1,"ackmode":"ack_requeue_false","encoding":"auto"}' \
   "$MGMT_URL/api/queues/%2F/stock.entries.dlq/get" >/dev/null
 "$CTL" reconcile "$EV" --final >"$T_DIR/reconcile.txt" && r=0 || r=$?
 expect "reconcile --final after release and replay" "$r" 0
+
+# ---- consumers as they are now ------------------------------------------------
+# A second notifier attaches: the status taken right after counts it (the
+# management API's statistics would show it only at their next refresh).
+notify_start notifier2 PROVIDER_URL="$T_PROVIDER"
+poll_until 20 grep -q '"consuming notify.kakao and notify.sms' "$T_DIR/notifier2.log" || true
+"$CTL" status "$EV" --json >"$T_DIR/live.json"
+expect "a consumer that just attached is counted (kakao, sms)" \
+  "$(jq -c '[.queues["notify.kakao"].consumers, .queues["notify.sms"].consumers, .queues["notify.kakao"].live]' "$T_DIR/live.json")" \
+  "[2,2,true]"
+# shellcheck disable=SC2154 # set by start (lib.sh)
+kill -TERM "$PID_notifier2"
+wait "$PID_notifier2" 2>/dev/null || true
+"$CTL" status "$EV" >"$T_DIR/live.txt"
+expect "a consumer that just left is not counted" \
+  "$(grep -c -x -E '  queue notify.kakao +ready +[0-9]+  unacked +[0-9]+  consumers 1' "$T_DIR/live.txt")" 1
+
+# ---- sold out in PostgreSQL, and a status that adds up --------------------------
+# stock 3, safety 1: 2 winnable; members 1 and 2 take them, member 3 is
+# refused (sold out); 1 held-back unit released; member 3 takes it.
+EV3=$(stock_event 3 1 4 "${PREFIX}so-")
+enter() { http_status POST "/v1/events/$EV3/entries" "$("$CTL" token "${PREFIX}so-$1")" '{"answers":{"q1":"yes"}}'; }
+for m in 1 2; do expect "sold-out event: member $m enters" "$(enter $m)" 202; done
+wait_drained "$EV3" 30
+coupon_line() { "$CTL" status "$EV3" | grep -E '^  coupons assigned' | sed -E 's/ +/ /g'; }
+state_line() { "$CTL" status "$EV3" | head -n 1; }
+expect "sold out: PostgreSQL's state follows Redis'" "$(state_line)" "event $EV3  state sold_out (redis: sold_out)"
+expect "sold out: member 3 refused" "$(enter 3)" 410
+expect "sold out: coupons line" "$(coupon_line)" " coupons assigned 2 of 3 (0 free, 1 held back)"
+expect "release the held-back unit" "$(rc "$CTL" release-safety "$EV3" 1)" 0
+expect "released: open again, in both" "$(state_line)" "event $EV3  state armed (redis: armed)"
+expect "released: coupons line adds up" "$(coupon_line)" " coupons assigned 2 of 3 (1 free, 0 held back)"
+# (until the entry-api instances heard the re-opening: a 410 records nothing)
+entered3() { [ "$(enter 3)" == 202 ]; }
+expect "member 3 enters once the re-opening is announced" "$(poll_until 10 entered3 && echo 202)" 202
+wait_drained "$EV3" 30
+expect "sold out again" "$(state_line)" "event $EV3  state sold_out (redis: sold_out)"
+expect "sold out again: coupons line" "$(coupon_line)" " coupons assigned 3 of 3 (0 free, 0 held back)"
+expect "sold out again: json coupons assigned/free/held" \
+  "$("$CTL" status "$EV3" --json | jq -c '[.coupons_assigned, .coupons_free, .coupons_held, .state]')" '[3,0,0,"sold_out"]'
+"$CTL" reconcile "$EV3" --final >"$T_DIR/reconcile3.txt" && r=0 || r=$?
+expect "reconcile --final of the re-opened event" "$r" 0
 finish

@@ -5,7 +5,8 @@
 # real event armed by eventctl.
 #
 #   last unit: ranks 1..3, the third flips meta state to sold_out and is
-#     published once on ev:{id}:state; stock never goes below 0
+#     published once on ev:{id}:state; every answer carries the stock left
+#     (0 tells the stock-consumer the event sold out); stock never goes below 0
 #   repeat member: same rank again (a winner), lost again (a loser), nothing written
 #   entries hash: a decided entry is in it (healed after a rearm), the gate's id kept
 #   zero stock: lost, no state change, nothing published
@@ -21,7 +22,7 @@ SCRIPT=$(cat "$GD_SOURCE_DIR/common/scripts/claim.lua")
 BASE=$((900000000 + ($$ % 100000) * 10))
 
 keys() { echo "ev:{$1}:meta" "ev:{$1}:stock" "ev:{$1}:winners" "ev:{$1}:losers" "ev:{$1}:entries"; }
-# claim EVENT MEMBER: "won 3", "lost 0" or "unknown_event 0"
+# claim EVENT MEMBER: "won 3 LEFT", "lost 0 LEFT" or "unknown_event 0 0" (LEFT: stock after it)
 claim() {
   # shellcheck disable=SC2046
   redis_q EVAL "$SCRIPT" 5 $(keys "$1") "$2" "$1" "e-$2" | paste -sd' '
@@ -44,16 +45,16 @@ subscribe() {
 EV=$BASE
 scratch $EV 3 3
 subscribe $EV
-expect "first claim" "$(claim $EV a)" "won 1"
-expect "second claim" "$(claim $EV b)" "won 2"
+expect "first claim" "$(claim $EV a)" "won 1 2"
+expect "second claim" "$(claim $EV b)" "won 2 1"
 expect "stock before the last unit" "$(redis_q GET "ev:{$EV}:stock")" 1
 expect "state before the last unit" "$(redis_q HGET "ev:{$EV}:meta" state)" armed
-expect "last unit" "$(claim $EV c)" "won 3"
+expect "last unit: stock left 0" "$(claim $EV c)" "won 3 0"
 expect "state after the last unit" "$(redis_q HGET "ev:{$EV}:meta" state)" sold_out
-expect "after the last unit" "$(claim $EV d)" "lost 0"
+expect "after the last unit" "$(claim $EV d)" "lost 0 0"
 expect "stock never below zero" "$(redis_q GET "ev:{$EV}:stock")" 0
-expect "repeat winner, same rank" "$(claim $EV b)" "won 2"
-expect "repeat loser" "$(claim $EV d)" "lost 0"
+expect "repeat winner, same rank, the stock as it is now" "$(claim $EV b)" "won 2 0"
+expect "repeat loser" "$(claim $EV d)" "lost 0 0"
 expect "winners" "$(redis_q HLEN "ev:{$EV}:winners")" 3
 expect "losers" "$(redis_q SCARD "ev:{$EV}:losers")" 1
 expect "rank counter" "$(redis_q HGET "ev:{$EV}:meta" last_seq)" 3
@@ -68,7 +69,7 @@ expect "sold_out messages on ev:{id}:state" "$(published $EV)" 1
 EV=$((BASE + 1))
 scratch $EV 5 0
 subscribe $EV
-expect "zero stock" "$(claim $EV a)" "lost 0"
+expect "zero stock" "$(claim $EV a)" "lost 0 0"
 expect "zero stock leaves the state alone" "$(redis_q HGET "ev:{$EV}:meta" state)" armed
 expect "zero stock: no winner" "$(redis_q HLEN "ev:{$EV}:winners")" 0
 sleep 0.3
@@ -77,7 +78,7 @@ expect "zero stock: nothing published" "$(published $EV)" 0
 # --- unknown event -----------------------------------------------------------
 EV=$((BASE + 2))
 redis_q DEL $(keys $EV) >/dev/null
-expect "unknown event" "$(claim $EV a)" "unknown_event 0"
+expect "unknown event" "$(claim $EV a)" "unknown_event 0 0"
 expect "unknown event: nothing written" "$(redis_q EXISTS $(keys $EV))" 0
 
 # --- closed event ------------------------------------------------------------
@@ -85,7 +86,7 @@ EV=$((BASE + 3))
 scratch $EV 2 1 closed
 redis_q HSET "ev:{$EV}:meta" last_seq 1 >/dev/null
 subscribe $EV
-expect "closed event, last unit (accepted before the close)" "$(claim $EV a)" "won 2"
+expect "closed event, last unit (accepted before the close)" "$(claim $EV a)" "won 2 0"
 expect "closed stays closed" "$(redis_q HGET "ev:{$EV}:meta" state)" closed
 sleep 0.3
 expect "closed: nothing published" "$(published $EV)" 0
@@ -94,7 +95,7 @@ expect "closed: nothing published" "$(published $EV)" 0
 EV=$((BASE + 4))
 scratch $EV 10 3
 redis_q HSET "ev:{$EV}:meta" last_seq 7 >/dev/null
-expect "rank follows last_seq, not the stock" "$(claim $EV a)" "won 8"
+expect "rank follows last_seq, not the stock" "$(claim $EV a)" "won 8 2"
 expect "stock after" "$(redis_q GET "ev:{$EV}:stock")" 2
 
 # --- concurrency -------------------------------------------------------------

@@ -26,7 +26,6 @@ else
 fi
 WINNABLE=$((STOCK - SAFETY))
 PREFIX="crash$$-"
-STACK=$GD_SOURCE_DIR/deploy/local/stack
 export LOG_LEVEL=warn # the consumers' logs: warnings (held batches, reconnects) and errors
 
 no_foreign_consumers
@@ -41,7 +40,7 @@ stock_consumer stock LOG_LEVEL=info
 
 restart() {
   local t0=$SECONDS
-  "$STACK" restart "$1" >>"$T_DIR/stack.out" 2>&1 || { log "stack restart $1 failed"; tail "$T_DIR/stack.out"; }
+  stack restart "$1" || true
   log "$1 restarted in $((SECONDS - t0))s"
 }
 # wait_consuming: until the current stock-consumer process said it consumes
