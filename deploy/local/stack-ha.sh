@@ -760,22 +760,38 @@ ha_pg_wait_state() {
   say "$node: $rep (pid $pid, $HOST:$((HA_PG_BASE + ${node#postgres-} - 1)))"
 }
 
+# Cold: the monitor, the first node (the primary), then the standby cloned
+# from it.  Warm: the monitor (a keeper exits when it cannot reach it), then
+# both nodes at once.  `down` stops the monitor first, so that it keeps both
+# nodes healthy and running in its tables: stopped last, it recorded them
+# down and failed over to whichever node reported first at the next start.
 ha_pg_up() {
   ha_pg_prepare_dirs
   ha_pg_launch pg-monitor
   ha_pg_wait_monitor
+  ha_pg_launch postgres-1
   if [[ ! -f $HA_PG_DIR/postgres-2.created ]]; then
-    # cold: the first node as the primary, then the standby cloned from it
-    ha_pg_launch postgres-1
     ha_pg_wait_state postgres-1 'single|primary|wait_primary' "$HA_PG_BOOT_TIMEOUT"
-    ha_pg_launch postgres-2
-  else
-    ha_pg_launch postgres-1
-    ha_pg_launch postgres-2
   fi
+  ha_pg_launch postgres-2
   local n
   for ((n = 1; n <= HA_PG_N; n++)); do ha_pg_wait_state "postgres-$n" 'primary|secondary' "$HA_PG_BOOT_TIMEOUT"; done
+  ha_pg_wait_pair "$HA_PG_BOOT_TIMEOUT"
   ha_pg_migrate
+}
+
+# ha_pg_wait_pair TIMEOUT: one primary and one secondary, both at their goal
+# (not a node that reported primary and is being demoted).
+ha_pg_wait_pair() {
+  local t=$1 end=$((SECONDS + $1)) st
+  while :; do
+    st=$(ha_pg_states | awk -F'|' '$3 == $4 {print $3}' | sort | paste -sd' ' || true)
+    [[ $st == "primary secondary" ]] && break
+    ((SECONDS < end)) || fail postgres "no primary + secondary pair after ${t}s (monitor: $(ha_pg_states | paste -sd' '))" \
+      "$LOG_DIR/pg-monitor/postgres.log"
+    sleep 0.3
+  done
+  say "postgres: primary :$(ha_pg_primary_port), synchronous standby in place"
 }
 
 # Migrations through the primary, with deploy/local/stack's pg_migrate.
@@ -893,14 +909,15 @@ ha_down() {
   done
   (ha_relabel redis "redis-$((master - HA_REDIS_BASE + 1))" && ha_redis_scope $((master - HA_REDIS_BASE + 1)) redis_stop) || rc=1
   for ((n = 1; n <= HA_RMQ_N; n++)); do ha_rmq_stop "$n" & pids+=($!); done
-  # The standby first, then the primary, then the monitor.
+  # The monitor first (no failover decided while the nodes stop), then the
+  # standby, then the primary.
   local primary
   primary=$(ha_pg_primary_port || true)
+  ha_pg_stop pg-monitor || rc=1
   for ((n = HA_PG_N; n >= 1; n--)); do
     [[ $((HA_PG_BASE + n - 1)) == "${primary:-}" ]] || ha_pg_stop "postgres-$n" || rc=1
   done
   [[ -z ${primary:-} ]] || ha_pg_stop "postgres-$((primary - HA_PG_BASE + 1))" || rc=1
-  ha_pg_stop pg-monitor || rc=1
   for n in "${pids[@]}"; do wait "$n" || rc=1; done
   ha_epmd_stop
   ((rc == 0)) || die "down: some processes could not be stopped (see above)"
@@ -937,6 +954,7 @@ ha_start_node() {
     ha_pg_prepare_dirs
     ha_pg_launch "$node"
     ha_pg_wait_state "$node" 'primary|secondary' "$HA_REJOIN_TIMEOUT"
+    ha_pg_wait_pair "$HA_REJOIN_TIMEOUT"
     ;;
   esac
 }

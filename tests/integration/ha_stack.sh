@@ -19,8 +19,10 @@
 #     takes writes through the multi-host URI, the row committed before is there;
 #   - `stack start` of each: back as follower / replica / secondary;
 #   - `stack down` leaves nothing running.
+#   - down, then up --ha again: every node back in the role it had, the
+#     messages and rows still there.
 # Prints the boot and failover times.  About 3 minutes on 2 cores: only with
-# GD_TEST_HA=1 (tests/run runs it then too).
+# GD_TEST_HA=1 (`GD_TEST_HA=1 tests/run -R ha_stack`).
 set -euo pipefail
 SRC=${GD_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 BUILD=${GD_BUILD_DIR:-$SRC/build}
@@ -44,10 +46,10 @@ if [ "${1:-}" != --inside ]; then
   # straggler is found by its data dir (argv, working directory or env).
   left=''
   for p in /proc/[0-9]*; do
-    if tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -qF "$DIR" ||
+    if tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -qF "$DIR" ||
       [[ $(readlink "$p/cwd" 2>/dev/null) == "$DIR"* ]] ||
       grep -qzF "$DIR" "$p/environ" 2>/dev/null; then
-      left+=" ${p#/proc/}:$(tr '\0' ' ' <"$p/cmdline" | cut -c1-60)"
+      left+=" ${p#/proc/}:$(tr '\0' ' ' 2>/dev/null <"$p/cmdline" | cut -c1-60)"
     fi
   done
   [ -z "$left" ] || { echo "FAIL processes left running:$left"; rc=1; }
@@ -82,7 +84,8 @@ psql_at() { psql -X -q -At "$@" 2>&1; }
 
 t0=$(now)
 "$STACK" up --ha >"$GD_STACK_DIR.up.log" 2>&1 || { tail -n 40 "$GD_STACK_DIR.up.log"; exit 1; }
-log "cold 'stack up --ha': $(since "$t0") s"
+cold_s=$(since "$t0")
+log "cold 'stack up --ha': $cold_s s"
 expect "mode remembered" "$(cat "$GD_STACK_DIR/mode")" ha
 expect "stack env" "$("$STACK" env | head -n 5)" "export AMQP_URL=amqp://guest:guest@127.0.0.1:5672,amqp://guest:guest@127.0.0.1:5673,amqp://guest:guest@127.0.0.1:5674
 export REDIS_URL=redis://127.0.0.1:6379
@@ -124,6 +127,13 @@ expect "postgres-2: migrations replicated, read-only" \
   "$(psql_at -h 127.0.0.1 -p 5433 -U giftdrop -d giftdrop -c 'SELECT count(*) FROM schema_migrations' -c 'SELECT pg_is_in_recovery()' | paste -sd' ')" \
   "$n_mig t"
 expect "status: fake-provider (HA_APPS)" "$(role fake-provider)" running
+expect "single-node 'up' refused while HA runs" \
+  "$("$STACK" up --infra 2>&1 | tail -n 1)" "stack: ERROR: the HA stack runs (stack status); 'stack down' first, then 'stack up'"
+# For the record: the group size a quorum queue gets without the argument.
+curl -sf -u guest:guest -X PUT -H 'content-type: application/json' -d '{"durable":true,"arguments":{"x-queue-type":"quorum"}}' \
+  http://127.0.0.1:15672/api/queues/%2F/ha.probe >/dev/null
+log "a quorum queue declared without x-quorum-initial-group-size: $(mgmt 1 /api/queues/%2F/ha.probe | jq '.members | length') members"
+curl -sf -u guest:guest -X DELETE http://127.0.0.1:15672/api/queues/%2F/ha.probe >/dev/null
 
 # ---- RabbitMQ: kill -9 the node leading stock.entries ----------------------
 ok=0
@@ -208,7 +218,22 @@ expect "postgres-1: read-only, has both rows" \
 expect "postgres-2: a synchronous standby again" \
   "$(psql_at -h 127.0.0.1 -p 5433 -U giftdrop -d giftdrop -c 'SHOW synchronous_standby_names')" "ANY 1 (pgautofailover_standby_1)"
 
-log "figures: rabbitmq ${rmq_s}s, redis promoted ${promo_s}s / writable ${redis_s}s, postgres ${pg_s}s"
+# ---- down and up again: the roles and the data stay ------------------------
+down
+t0=$(now)
+"$STACK" up --ha >"$GD_STACK_DIR.up.log" 2>&1 || { tail -n 40 "$GD_STACK_DIR.up.log"; exit 1; }
+warm_s=$(since "$t0")
+log "warm 'stack up --ha' after the failovers: $warm_s s"
+expect "warm: three running nodes" "$(mgmt 1 '/api/nodes?columns=name,running' | jq '[.[] | select(.running)] | length')" 3
+expect "warm: stock.entries kept its 22 messages" "$(for _ in $(seq 1 30); do d=$(depth 1); [ "$d" == 22 ] && break; sleep 1; done; echo "$d")" 22
+rn=redis-$((np - 6378))
+expect "warm: $rn still the Redis primary" "$(role "$rn")" "running master, 2 replicas, primary for the Sentinels"
+expect "warm: redis-1 still a replica" "$(role redis-1)" "running replica of :$np (link up)"
+expect "warm: postgres-2 still primary" "$(role postgres-2)" "running primary"
+expect "warm: postgres-1 still secondary" "$(role postgres-1)" "running secondary"
+expect "warm: both rows" "$(psql_at "$HA_URL" -c 'SELECT count(*) FROM ha_probe')" 2
+
+log "figures: cold up ${cold_s}s, rabbitmq ${rmq_s}s, redis promoted ${promo_s}s / writable ${redis_s}s, postgres ${pg_s}s, warm up ${warm_s}s"
 down
 trap - EXIT
 expect "down: every node stopped" "$("$STACK" status | awk 'NR > 2 && NF && $1 != "data:" && $NF != "stopped"' | wc -l)" 0
