@@ -36,6 +36,12 @@ HA_RMQ_N=3 HA_REDIS_N=3 HA_PG_N=2
 HA_AMQP_BASE=5672 HA_MGMT_BASE=15672 HA_PROM_BASE=15692 HA_DIST_BASE=25672
 HA_REDIS_BASE=6379 HA_SENTINEL_BASE=26379 HA_PG_BASE=5432 HA_PG_MONITOR_PORT=5440
 HA_MASTER_NAME=giftdrop
+# definitions.json plus x-quorum-initial-group-size 3 on every quorum queue.
+# The broker checks that argument on a redeclaration: a client declaring
+# stock.entries with definitions.json's arguments (common/topology.c) gets
+# PRECONDITION_FAILED "inequivalent arg 'x-quorum-initial-group-size'" here.
+# Without it a quorum queue declared on this 3-node cluster gets 3 members
+# as well (observed on RabbitMQ 3.10.8; it.ha_stack logs the count).
 HA_RMQ_DEFS=$REPO_ROOT/deploy/rabbitmq/definitions-ha.json
 HA_PG_BOOT_TIMEOUT=180 # pg_auto_failover: a cold start clones the standby
 HA_REJOIN_TIMEOUT=120  # a restarted node back in its cluster
@@ -605,9 +611,10 @@ ha_pg_monitor_uri() { printf 'postgres://autoctl_node@%s:%s/pg_auto_failover?ssl
 ha_pg_monitor_sql() { # SQL: on the monitor, as postgres over its socket
   ha_pg_as "$HA_PG_BIN/psql" -X -q -At -F '|' -h "$HA_PG_SOCK" -p "$HA_PG_MONITOR_PORT" -d pg_auto_failover -c "$1" 2>/dev/null
 }
-# ha_pg_states: "name|port|reported|goal" per node, from the monitor.
+# ha_pg_states: "name|port|reported|goal|postgres running (t/f)" per node,
+# from the monitor.
 ha_pg_states() {
-  ha_pg_monitor_sql 'SELECT nodename, nodeport, reportedstate, goalstate FROM pgautofailover.node ORDER BY nodeid'
+  ha_pg_monitor_sql 'SELECT nodename, nodeport, reportedstate, goalstate, reportedpgisrunning FROM pgautofailover.node ORDER BY nodeid'
 }
 ha_pg_primary_port() {
   ha_pg_states | awk -F'|' '$3 == "primary" && $4 == "primary" {print $2; exit}
@@ -746,13 +753,13 @@ ha_pg_wait_monitor_scoped() {
 # ha_pg_wait_state NODE STATES TIMEOUT: until the monitor reports NODE in
 # one of STATES (a regex) and at its goal.
 ha_pg_wait_state() {
-  local node=$1 want=$2 t=$3 pid row end rep goal
+  local node=$1 want=$2 t=$3 pid row end rep goal running
   end=$((SECONDS + t))
   pid=$(ha_pg_scope "$node" running_pid ha-pg) || fail "$node" "pg_autoctl is not running" "$LOG_DIR/$node/postgres.log"
   while :; do
     row=$(ha_pg_states | awk -F'|' -v n="$node" '$1 == n' || true)
-    IFS='|' read -r _ _ rep goal <<<"$row"
-    [[ -n ${rep:-} && $rep == "$goal" && $rep =~ ^($want)$ ]] && break
+    IFS='|' read -r _ _ rep goal running <<<"$row"
+    [[ -n ${rep:-} && $rep == "$goal" && $rep =~ ^($want)$ && $running == t ]] && break
     pid_alive "$pid" || fail "$node" "pg_autoctl (pid $pid) exited" "$LOG_DIR/$node/postgres.log"
     ((SECONDS < end)) || fail "$node" "not $want after ${t}s (monitor: ${rep:-no row}, goal ${goal:-?})" "$LOG_DIR/$node/postgres.log"
     sleep 0.3
@@ -760,21 +767,24 @@ ha_pg_wait_state() {
   say "$node: $rep (pid $pid, $HOST:$((HA_PG_BASE + ${node#postgres-} - 1)))"
 }
 
-# Cold: the monitor, the first node (the primary), then the standby cloned
-# from it.  Warm: the monitor (a keeper exits when it cannot reach it), then
-# both nodes at once.  `down` stops the monitor first, so that it keeps both
-# nodes healthy and running in its tables: stopped last, it recorded them
-# down and failed over to whichever node reported first at the next start.
+# The monitor first (a keeper exits without it), then the primary (on a cold
+# start postgres-1, else the node the monitor last made primary) until it
+# runs as such, then the other node (on a cold start cloned from it).
+# Launched together, a keeper that reported before its postgres was up got
+# its node taken for lost and the other one promoted.  `down` stops the
+# monitor first, so that it never records both nodes down.
 ha_pg_up() {
+  local first n
   ha_pg_prepare_dirs
   ha_pg_launch pg-monitor
   ha_pg_wait_monitor
-  ha_pg_launch postgres-1
-  if [[ ! -f $HA_PG_DIR/postgres-2.created ]]; then
-    ha_pg_wait_state postgres-1 'single|primary|wait_primary' "$HA_PG_BOOT_TIMEOUT"
-  fi
-  ha_pg_launch postgres-2
-  local n
+  first=$(ha_pg_states | awk -F'|' '$4 ~ /^(primary|wait_primary|single)$/ {print $1; exit}' || true)
+  [[ $first =~ ^postgres-[1-9]$ ]] || first=postgres-1
+  ha_pg_launch "$first"
+  ha_pg_wait_state "$first" 'single|primary|wait_primary' "$HA_PG_BOOT_TIMEOUT"
+  for ((n = 1; n <= HA_PG_N; n++)); do
+    [[ postgres-$n == "$first" ]] || ha_pg_launch "postgres-$n"
+  done
   for ((n = 1; n <= HA_PG_N; n++)); do ha_pg_wait_state "postgres-$n" 'primary|secondary' "$HA_PG_BOOT_TIMEOUT"; done
   ha_pg_wait_pair "$HA_PG_BOOT_TIMEOUT"
   ha_pg_migrate
