@@ -164,6 +164,18 @@ ha_tree_kill() {
   for p in "${pids[@]}"; do wait_gone "$p" 5 || warn "pid $p survived SIGKILL"; done
 }
 
+# ha_wait_until COMP PID SECONDS WHAT LOG CMD...: until CMD succeeds; fails
+# (naming WHAT, with LOG's tail) when PID exits or after SECONDS.
+ha_wait_until() {
+  local comp=$1 pid=$2 t=$3 what=$4 log=$5 end=$((SECONDS + $3))
+  shift 5
+  until "$@"; do
+    pid_alive "$pid" || fail "$comp" "pid $pid exited during start-up" "$log"
+    ((SECONDS < end)) || fail "$comp" "$what after ${t}s" "$log"
+    sleep 0.3
+  done
+}
+
 # ha_relabel COMP LABEL: in a subshell, the single-node functions' messages
 # about COMP (say "rabbitmq: ...", fail rabbitmq ...) name LABEL instead.
 ha_relabel() {
@@ -426,6 +438,7 @@ ha_redis_scope() { # N CMD...: deploy/local/stack's Redis globals on node N
   "$@"
 }
 ha_sentinel_port() { echo $((HA_SENTINEL_BASE + $1 - 1)); }
+ha_sentinel_pong() { [[ $(ha_scli "$1" ping) == PONG ]]; }
 ha_scli() { timeout 3 redis-cli -h "$HOST" -p "$(ha_sentinel_port "$1")" "${@:2}" 2>/dev/null; }
 
 # The port of the primary: as a running Sentinel says, else as the Sentinels'
@@ -524,11 +537,8 @@ EOF
     ((SECONDS < end)) || fail "sentinel-$n" "no live redis-sentinel with pid file $RUN_DIR/ha-sentinel.pid" "$LOG_DIR/sentinel.log"
     sleep 0.2
   done
-  until [[ $(ha_scli "$n" ping) == PONG ]]; do
-    pid_alive "$pid" || fail "sentinel-$n" "redis-sentinel (pid $pid) died during start-up" "$LOG_DIR/sentinel.log"
-    ((SECONDS < end)) || fail "sentinel-$n" "no PONG on $HOST:$HA_SENT_PORT after ${REDIS_BOOT_TIMEOUT}s" "$LOG_DIR/sentinel.log"
-    sleep 0.2
-  done
+  ha_wait_until "sentinel-$n" "$pid" "$REDIS_BOOT_TIMEOUT" "no PONG on $HOST:$HA_SENT_PORT" "$LOG_DIR/sentinel.log" \
+    ha_sentinel_pong "$n"
   say "sentinel-$n: ready (pid $pid, $HOST:$HA_SENT_PORT)"
 }
 
@@ -740,15 +750,13 @@ ha_pg_wait_monitor() {
   ha_pg_scope pg-monitor ha_pg_wait_monitor_scoped
 }
 ha_pg_wait_monitor_scoped() {
-  local pid end=$((SECONDS + PG_BOOT_TIMEOUT))
+  local pid
   pid=$(running_pid ha-pg) || fail pg-monitor "pg_autoctl is not running" "$LOG_DIR/postgres.log"
-  until "$HA_PG_BIN/pg_isready" -q -h "$HOST" -p "$HA_PGPORT" -t 2 && ha_pg_states >/dev/null; do
-    pid_alive "$pid" || fail pg-monitor "pg_autoctl (pid $pid) exited during start-up" "$LOG_DIR/postgres.log"
-    ((SECONDS < end)) || fail pg-monitor "the monitor does not answer on $HOST:$HA_PGPORT after ${PG_BOOT_TIMEOUT}s" "$LOG_DIR/postgres.log"
-    sleep 0.3
-  done
+  ha_wait_until pg-monitor "$pid" "$PG_BOOT_TIMEOUT" "the monitor does not answer on $HOST:$HA_PGPORT" \
+    "$LOG_DIR/postgres.log" ha_pg_monitor_up
   say "pg-monitor: ready (pid $pid, $HOST:$HA_PGPORT)"
 }
+ha_pg_monitor_up() { "$HA_PG_BIN/pg_isready" -q -h "$HOST" -p "$HA_PGPORT" -t 2 && ha_pg_states >/dev/null; }
 
 # ha_pg_wait_state NODE STATES TIMEOUT: until the monitor reports NODE in
 # one of STATES (a regex) and at its goal.
