@@ -286,7 +286,7 @@ ha_rmq_boot_scoped() {
 # waits for the others' tables), then the fresh ones, which join through
 # peer discovery.  On a cold cluster node 1 comes first, alone.
 ha_rmq_start_all() {
-  local n pids=() rc=0 fresh=() warm=()
+  local n fresh=() warm=()
   for ((n = 1; n <= HA_RMQ_N; n++)); do
     if ha_rmq_has_data "$n"; then warm+=("$n"); else fresh+=("$n"); fi
   done
@@ -294,14 +294,38 @@ ha_rmq_start_all() {
     ha_rmq_boot 1 || return 1
     fresh=("${fresh[@]:1}")
   else
-    for n in "${warm[@]}"; do ha_rmq_boot "$n" & pids+=($!); done
-    for n in "${pids[@]}"; do wait "$n" || rc=1; done
-    ((rc == 0)) || return 1
+    ha_rmq_boot_together "${warm[@]}" || return 1
   fi
-  pids=()
-  for n in "${fresh[@]}"; do ha_rmq_boot "$n" & pids+=($!); done
+  ha_rmq_boot_together "${fresh[@]}"
+}
+
+# ha_rmq_boot_together N...: boot the nodes in parallel.
+ha_rmq_boot_together() {
+  local n pids=() rc=0
+  for n in "$@"; do ha_rmq_boot_retry "$n" & pids+=($!); done
   for n in "${pids[@]}"; do wait "$n" || rc=1; done
   return "$rc"
+}
+# ha_rmq_boot_retry N: a node whose boot fails is booted once more, a few
+# seconds later: RabbitMQ 3.10 sometimes fails a node booting beside another
+# while it syncs feature flags (incompatible_feature_flags, badmap undefined
+# in rabbit_feature_flags:enable_dependencies).
+ha_rmq_boot_retry() {
+  local n=$1 err
+  err=$(mktemp)
+  if ha_rmq_boot "$n" 2>"$err"; then
+    rm -f "$err"
+    return 0
+  fi
+  if grep -q incompatible_feature_flags "$err"; then
+    say "rabbitmq-$n: boot failed beside the other nodes (incompatible_feature_flags, a RabbitMQ 3.10 race); booting it again"
+  else
+    cat "$err" >&2
+    say "rabbitmq-$n: boot failed (above); booting it again"
+  fi
+  rm -f "$err"
+  sleep 3
+  ha_rmq_boot "$n"
 }
 
 ha_rmq_pid() { ha_rmq_scope "$1" rmq_any_pid; }
@@ -928,14 +952,15 @@ ha_down() {
   (ha_relabel redis "redis-$((master - HA_REDIS_BASE + 1))" && ha_redis_scope $((master - HA_REDIS_BASE + 1)) redis_stop) || rc=1
   for ((n = 1; n <= HA_RMQ_N; n++)); do ha_rmq_stop "$n" & pids+=($!); done
   # The monitor first (no failover decided while the nodes stop), then the
-  # standby, then the primary.
+  # primary (a clean shutdown sends its last WAL to the standby), then the
+  # standby.
   local primary
   primary=$(ha_pg_primary_port || true)
   ha_pg_stop pg-monitor || rc=1
+  [[ -z ${primary:-} ]] || ha_pg_stop "postgres-$((primary - HA_PG_BASE + 1))" || rc=1
   for ((n = HA_PG_N; n >= 1; n--)); do
     [[ $((HA_PG_BASE + n - 1)) == "${primary:-}" ]] || ha_pg_stop "postgres-$n" || rc=1
   done
-  [[ -z ${primary:-} ]] || ha_pg_stop "postgres-$((primary - HA_PG_BASE + 1))" || rc=1
   for n in "${pids[@]}"; do wait "$n" || rc=1; done
   ha_epmd_stop
   ((rc == 0)) || die "down: some processes could not be stopped (see above)"
@@ -948,7 +973,7 @@ ha_start_node() {
   ha_is_node "$node" || die "unknown node '$node' ($(ha_nodes | paste -sd' '))"
   case $node in
   rabbitmq-*)
-    ha_rmq_boot "$n" || exit 1
+    ha_rmq_boot_retry "$n" || exit 1
     ha_rmq_wait_member "$n"
     ;;
   redis-*)
