@@ -14,25 +14,10 @@ set -euo pipefail
 SRC=${GD_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 BUILD=${GD_BUILD_DIR:-$SRC/build}
 
-if [ "${1:-}" != --inside ]; then
-  if [ "$(id -u)" -ne 0 ] || ! unshare -n true 2>/dev/null; then
-    echo "ops_stack: needs root and network namespaces (unshare -n); skipped"
-    echo "0 passed, 0 failed"
-    exit 0
-  fi
-  DIR=/var/tmp/gd-ops-stack-$$ # not under a private /tmp dir: PostgreSQL runs as postgres
-  trap 'rm -rf "$DIR" "$DIR".*' EXIT
-  rc=0
-  GD_STACK_DIR=$DIR GD_BUILD_DIR=$BUILD unshare -n bash "$0" --inside || rc=$?
-  # Whatever the outcome, nothing of ours may survive: `down` ran inside;
-  # the namespace is gone, so any straggler is listed here by its data dir.
-  left=$(pgrep -a -f "$DIR" || true)
-  [ -z "$left" ] || { echo "FAIL processes left running: $left"; rc=1; }
-  exit "$rc"
-fi
+source "$SRC/tests/stack_ns.sh"
+stack_ns_enter ops-stack "$@"
 
 # ---- inside the namespace -------------------------------------------------
-ip link set lo up
 STACK=$SRC/deploy/local/stack
 source "$SRC/tests/assert.sh"
 down() { "$STACK" down >"$GD_STACK_DIR.down.log" 2>&1 || cat "$GD_STACK_DIR.down.log"; }

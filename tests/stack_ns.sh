@@ -1,0 +1,32 @@
+# shellcheck shell=bash
+# tests/stack_ns.sh - for the tests that run deploy/local/stack for real
+# (up, stop, start, down) without touching the shared stack (bash; sourced).
+#
+#   stack_ns_enter NAME "$@"
+# Outside, it runs the calling script again in a private network namespace
+# (`unshare -n`: its own loopback, so the stack's fixed ports are free) with
+# its own GD_STACK_DIR and GD_BUILD_DIR=$BUILD, then checks that no process of
+# that directory survived, removes it and exits with the script's status.
+# Inside (argument --inside) it brings the loopback up and returns.  Without
+# root or namespaces the test is skipped (0 passed, 0 failed).
+stack_ns_enter() {
+  local name=$1 dir rc=0 left
+  shift
+  if [ "${1:-}" == --inside ]; then
+    ip link set lo up
+    return 0
+  fi
+  if [ "$(id -u)" -ne 0 ] || ! unshare -n true 2>/dev/null; then
+    echo "$name: needs root and network namespaces (unshare -n); skipped"
+    echo "0 passed, 0 failed"
+    exit 0
+  fi
+  dir=/var/tmp/gd-$name-$$ # not under a private /tmp dir: PostgreSQL runs as postgres
+  GD_STACK_DIR=$dir GD_BUILD_DIR=$BUILD unshare -n bash "$0" --inside || rc=$?
+  # Whatever the outcome, nothing of ours may survive: `down` ran inside;
+  # the namespace is gone, so any straggler is listed here by its data dir.
+  left=$(pgrep -a -f "$dir" || true)
+  [ -z "$left" ] || { echo "FAIL processes left running: $left"; rc=1; }
+  rm -rf "$dir" "$dir".*
+  exit "$rc"
+}
