@@ -404,6 +404,8 @@ int cfg_jwt_keys(const struct gd_config *c, struct jwt_keyset *ks, char *err, si
     }
     if (secret && jwt_keyset_single(ks, secret, strlen(secret)) == GD_OK)
         rc = GD_OK;
+    else if (secret && strlen(secret) > JWT_MAX_KEY)
+        snprintf(err, err_len, "JWT_SECRET: longer than 512 bytes");
     else
         snprintf(err, err_len,
                  "JWT_SECRET: missing or shorter than 32 bytes (refusing to verify tokens with a "

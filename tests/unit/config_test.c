@@ -281,6 +281,14 @@ TEST(jwt_secret_length_is_per_service)
     CHECK_STR(c.jwt_secret, SECRET_32);
     cfg_free(&c);
 
+    char long_secret[600];
+    memset(long_secret, 'x', sizeof long_secret - 1);
+    long_secret[sizeof long_secret - 1] = '\0';
+    const struct env_var too_long[] = {{"JWT_SECRET", long_secret}, {NULL, NULL}};
+    CHECK_INT(load(&c, CFG_ENTRY_API, too_long, err, sizeof err), GD_ECONFIG);
+    CHECK_STR(err, "JWT_SECRET: longer than 512 bytes\n");
+    cfg_free(&c);
+
     /* The consumers do not verify tokens: they neither read nor check the row. */
     CHECK_INT(load(&c, CFG_STOCK, short_secret, err, sizeof err), GD_OK);
     CHECK_STR(err, "");
