@@ -7,13 +7,19 @@
 # (`unshare -n`: its own loopback, so the stack's fixed ports are free) with
 # its own GD_STACK_DIR and GD_BUILD_DIR=$BUILD, then checks that no process of
 # that directory survived, removes it and exits with the script's status.
-# Inside (argument --inside) it brings the loopback up and returns.  Without
-# root or namespaces the test is skipped (0 passed, 0 failed).
+# Inside (argument --inside) it brings the loopback up, sources
+# tests/assert.sh, sets STACK (the stack script) and `down` (stack down, its
+# output shown only on failure), armed as the EXIT trap, and returns.
+# Without root or namespaces the test is skipped (0 passed, 0 failed).
 stack_ns_enter() {
   local name=$1 dir rc=0 left
   shift
   if [ "${1:-}" == --inside ]; then
     ip link set lo up
+    source "$SRC/tests/assert.sh"
+    STACK=$SRC/deploy/local/stack
+    down() { "$STACK" down >"$GD_STACK_DIR.down.log" 2>&1 || cat "$GD_STACK_DIR.down.log"; }
+    trap down EXIT
     return 0
   fi
   if [ "$(id -u)" -ne 0 ] || ! unshare -n true 2>/dev/null; then

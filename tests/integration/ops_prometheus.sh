@@ -24,11 +24,7 @@ BUILD=${GD_BUILD_DIR:-$SRC/build}
 source "$SRC/tests/stack_ns.sh"
 stack_ns_enter ops-prom "$@"
 
-# ---- inside the namespace -------------------------------------------------
-STACK=$SRC/deploy/local/stack
-source "$SRC/tests/assert.sh"
-down() { "$STACK" down >"$GD_STACK_DIR.down.log" 2>&1 || cat "$GD_STACK_DIR.down.log"; }
-trap down EXIT
+# ---- inside the namespace (STACK, down: tests/stack_ns.sh) -----------------
 unset JWT_SECRET_FILE JWT_SECRETS JWT_SECRETS_FILE
 export JWT_SECRET=ops-prometheus-test-secret-0123456789 LOG_LEVEL=warn
 PROM=http://127.0.0.1:9190

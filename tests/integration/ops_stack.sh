@@ -17,11 +17,7 @@ BUILD=${GD_BUILD_DIR:-$SRC/build}
 source "$SRC/tests/stack_ns.sh"
 stack_ns_enter ops-stack "$@"
 
-# ---- inside the namespace -------------------------------------------------
-STACK=$SRC/deploy/local/stack
-source "$SRC/tests/assert.sh"
-down() { "$STACK" down >"$GD_STACK_DIR.down.log" 2>&1 || cat "$GD_STACK_DIR.down.log"; }
-trap down EXIT
+# ---- inside the namespace (STACK, down: tests/stack_ns.sh) -----------------
 code() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
 stats() { curl -sf "http://127.0.0.1:8404/stats;csv" | awk -F, '$1 == "entry_api" && $2 ~ /^api/ {printf "%s:%s ", $2, $18}'; }
 
