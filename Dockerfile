@@ -2,6 +2,7 @@
 #
 #   target runtime (default): every giftdrop binary; compose picks the command
 #   target haproxy:           Debian's HAProxy 2.6, as the local stack runs it
+#   target monitoring:        Debian's Prometheus and exporters (deploy/prometheus)
 #
 # Nothing secret goes into an image: configuration arrives as environment
 # variables at run time (.dockerignore keeps .env files out of the context).
@@ -27,6 +28,19 @@ RUN apt-get update \
 USER haproxy
 EXPOSE 8080 8404
 CMD ["haproxy", "-W", "-db", "-f", "/etc/giftdrop/haproxy.cfg"]
+
+# ---- monitoring: Debian's Prometheus and Redis/PostgreSQL exporters ---------
+# One image, three services in compose (prometheus, redis-exporter,
+# postgres-exporter); the configuration is deploy/prometheus, mounted.
+FROM debian:bookworm-slim AS monitoring
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends prometheus prometheus-redis-exporter \
+       prometheus-postgres-exporter curl ca-certificates \
+    && rm -rf /var/lib/apt/lists/* \
+    && mkdir -p /prometheus && chown prometheus:prometheus /prometheus
+USER prometheus
+EXPOSE 9090 9121 9187
+CMD ["prometheus", "--help"]
 
 # ---- runtime: the services, unprivileged ------------------------------------
 FROM debian:bookworm-slim AS runtime

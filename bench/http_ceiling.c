@@ -279,9 +279,9 @@ static int open_redis(struct hc_worker *w)
     const struct gd_config *cfg = w->cfg;
     struct rds r = {0};
     struct rds_addr a;
-    if (jwt_verifier_init(&w->jwt, cfg->jwt_secret, strlen(cfg->jwt_secret), cfg->jwt_issuer,
-                          cfg->jwt_audience, (int)cfg->jwt_leeway_s) != GD_OK) {
-        fprintf(stderr, "http_ceiling: JWT settings refused\n");
+    char err[512];
+    if (cfg_jwt_verifier(cfg, &w->jwt, err, sizeof(err)) != GD_OK) {
+        fprintf(stderr, "http_ceiling: JWT settings refused: %s\n", err);
         return -1;
     }
     int rc = rds_connect(&r, cfg->redis_url, 2000);

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "errors.h"
 #include "jwt.h"
 #include "lb.h"
@@ -63,6 +65,11 @@ static const struct cfg_row cfg_rows[] = {
      CFG_ENTRY_API | CFG_EVENTCTL, "HS256 secret, at least 32 bytes"},
     {"JWT_SECRET_FILE", CFG_STR, OFF(jwt_secret_file), "", 0, 0, NULL, 0,
      CFG_ENTRY_API | CFG_EVENTCTL, "file holding the secret (overrides JWT_SECRET)"},
+    {"JWT_SECRETS", CFG_STR, OFF(jwt_secrets), "", 0, 0, NULL, 1, CFG_ENTRY_API | CFG_EVENTCTL,
+     "several keys kid:secret,kid:secret (the first is the primary; overrides JWT_SECRET)"},
+    {"JWT_SECRETS_FILE", CFG_STR, OFF(jwt_secrets_file), "", 0, 0, NULL, 0,
+     CFG_ENTRY_API | CFG_EVENTCTL,
+     "file of kid:secret lines, read again on SIGHUP (overrides JWT_SECRETS)"},
     {"JWT_ISSUER", CFG_STR, OFF(jwt_issuer), "", 0, 0, NULL, 0, CFG_ENTRY_API | CFG_EVENTCTL,
      "required iss claim (empty: not checked)"},
     {"JWT_AUDIENCE", CFG_STR, OFF(jwt_audience), "", 0, 0, NULL, 0, CFG_ENTRY_API | CFG_EVENTCTL,
@@ -326,6 +333,104 @@ static int load_row(struct gd_config *c, const struct cfg_row *r, const char *va
     return -1;
 }
 
+#define JWT_KEYS_FILE_MAX 65536
+
+/* A whole key-list file as a string (caller frees); NULL and a reason in why. */
+static char *read_keys_file(const char *path, char *why, size_t why_len)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = f ? malloc(JWT_KEYS_FILE_MAX + 1) : NULL;
+    size_t n = buf ? fread(buf, 1, JWT_KEYS_FILE_MAX + 1, f) : 0;
+    const char *bad = !f          ? "cannot read"
+                      : !buf      ? "out of memory"
+                      : ferror(f) ? "cannot read"
+                                  : NULL;
+    if (!bad && n > JWT_KEYS_FILE_MAX)
+        bad = "is larger than 65536 bytes";
+    if (!bad && memchr(buf, '\0', n))
+        bad = "holds a NUL byte";
+    if (f)
+        fclose(f);
+    if (bad) {
+        snprintf(why, why_len, "%s \"%.250s\"", bad, path);
+        if (buf)
+            OPENSSL_cleanse(buf, JWT_KEYS_FILE_MAX + 1);
+        free(buf);
+        return NULL;
+    }
+    buf[n] = '\0';
+    return buf;
+}
+
+/* Parse text as a key list into ks; "NAME: reason" into err on a refusal. */
+static int parse_keys(const char *name, const char *text, struct jwt_keyset *ks, char *err,
+                      size_t err_len)
+{
+    char why[200];
+    if (jwt_keyset_parse(text, ks, why, sizeof(why)) == GD_OK)
+        return GD_OK;
+    snprintf(err, err_len, "%s: %s", name, why);
+    return GD_ECONFIG;
+}
+
+int cfg_jwt_keys(const struct gd_config *c, struct jwt_keyset *ks, char *err, size_t err_len)
+{
+    char why[300];
+    int rc = GD_ECONFIG;
+    memset(ks, 0, sizeof(*ks));
+    if (err_len)
+        err[0] = '\0';
+    if (c->jwt_secrets_file && c->jwt_secrets_file[0]) {
+        char *text = read_keys_file(c->jwt_secrets_file, why, sizeof(why));
+        if (!text) {
+            snprintf(err, err_len, "JWT_SECRETS_FILE: %s", why);
+            return GD_ECONFIG;
+        }
+        rc = parse_keys("JWT_SECRETS_FILE", text, ks, err, err_len);
+        OPENSSL_cleanse(text, strlen(text));
+        free(text);
+        return rc;
+    }
+    if (c->jwt_secrets && c->jwt_secrets[0])
+        return parse_keys("JWT_SECRETS", c->jwt_secrets, ks, err, err_len);
+    char *file = NULL;
+    const char *secret = c->jwt_secret;
+    if (c->jwt_secret_file && c->jwt_secret_file[0]) {
+        secret = file = read_secret_file(c->jwt_secret_file);
+        if (!file) {
+            snprintf(err, err_len, "JWT_SECRET_FILE: cannot read \"%.250s\"", c->jwt_secret_file);
+            return GD_ECONFIG;
+        }
+    }
+    if (secret && jwt_keyset_single(ks, secret, strlen(secret)) == GD_OK)
+        rc = GD_OK;
+    else if (secret && strlen(secret) > JWT_MAX_KEY)
+        snprintf(err, err_len, "JWT_SECRET: longer than 512 bytes");
+    else
+        snprintf(err, err_len,
+                 "JWT_SECRET: missing or shorter than 32 bytes (refusing to verify tokens with a "
+                 "weak key)");
+    if (file) {
+        OPENSSL_cleanse(file, strlen(file));
+        free(file);
+    }
+    return rc;
+}
+
+int cfg_jwt_verifier(const struct gd_config *c, struct jwt_verifier *v, char *err, size_t err_len)
+{
+    struct jwt_keyset ks;
+    int rc = cfg_jwt_keys(c, &ks, err, err_len);
+    memset(v, 0, sizeof(*v));
+    if (rc == GD_OK && jwt_verifier_init_keys(v, &ks, c->jwt_issuer, c->jwt_audience,
+                                              (int)c->jwt_leeway_s) != GD_OK) {
+        snprintf(err, err_len, "JWT_ISSUER/JWT_AUDIENCE: longer than 127 bytes");
+        rc = GD_ECONFIG;
+    }
+    jwt_keyset_clear(&ks);
+    return rc;
+}
+
 /* Checks that span rows: the JWT secret source and strength. */
 static int check_jwt(struct gd_config *c, char *err, size_t err_len, size_t *used)
 {
@@ -340,9 +445,17 @@ static int check_jwt(struct gd_config *c, char *err, size_t err_len, size_t *use
         free(c->jwt_secret);
         c->jwt_secret = s;
     }
-    if (!c->jwt_secret || strlen(c->jwt_secret) < JWT_MIN_KEY) {
-        errf(err, err_len, used, "JWT_SECRET",
-             "missing or shorter than 32 bytes (refusing to verify tokens with a weak key)");
+    struct jwt_keyset ks;
+    char why[512];
+    int rc = cfg_jwt_keys(c, &ks, why, sizeof(why));
+    jwt_keyset_clear(&ks);
+    if (rc != GD_OK) {
+        /* why is "NAME: reason" */
+        char *colon = strstr(why, ": ");
+        if (colon) {
+            *colon = '\0';
+            errf(err, err_len, used, why, colon + 2);
+        }
         return -1;
     }
     return 0;

@@ -29,6 +29,8 @@ struct gd_config {
     char *database_replica_url; /* "" = use database_url */
     char *jwt_secret;
     char *jwt_secret_file;
+    char *jwt_secrets;      /* "kid:secret,..." (several keys: rotation) */
+    char *jwt_secrets_file; /* the same list in a file, read again on SIGHUP */
     char *jwt_issuer;
     char *jwt_audience;
     long jwt_leeway_s;
@@ -75,6 +77,20 @@ struct gd_config {
  */
 int cfg_load(struct gd_config *c, unsigned service, const char *(*getenv_fn)(const char *),
              char *err, size_t err_len);
+
+struct jwt_keyset;
+/*
+ * The JWT verification keys c names, read now: JWT_SECRETS_FILE (read
+ * again at every call: entry-api calls this on SIGHUP), else JWT_SECRETS,
+ * else the one unnamed key of JWT_SECRET_FILE (also read again) or
+ * JWT_SECRET.  Returns 0, or GD_ECONFIG with "SETTING: reason" in err (no
+ * secret in it) and ks empty.  The caller wipes ks (jwt_keyset_clear).
+ */
+int cfg_jwt_keys(const struct gd_config *c, struct jwt_keyset *ks, char *err, size_t err_len);
+struct jwt_verifier;
+/* A verifier with the keys of cfg_jwt_keys and JWT_ISSUER, JWT_AUDIENCE,
+ * JWT_LEEWAY_S.  0, or GD_ECONFIG with the reason in err (v verifies nothing). */
+int cfg_jwt_verifier(const struct gd_config *c, struct jwt_verifier *v, char *err, size_t err_len);
 
 /* Log the effective values of the rows used by `service`, secrets masked. */
 void cfg_log(const struct gd_config *c, unsigned service);

@@ -49,6 +49,7 @@
     X(GD_EAUTH_EXPIRED, -104, "token expired")                                                     \
     X(GD_EAUTH_NOT_YET, -105, "token not valid yet")                                               \
     X(GD_EAUTH_CLAIMS, -106, "token claims are missing or invalid")                                \
+    X(GD_EAUTH_KEY, -107, "token names a key id (kid) that is not configured")                     \
     /* Provider */                                                                                 \
     X(GD_EPROVIDER_TRANSIENT, -120, "provider failed, retry later")                                \
     X(GD_EPROVIDER_PERMANENT, -121, "provider refused the message")                                \

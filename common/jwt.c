@@ -8,8 +8,10 @@
  *   2. header: a JSON object, no "crit", "alg" exactly "HS256", "typ" "JWT" if
  *      present.  The header is read only to refuse anything but HS256: the
  *      algorithm is never chosen by the token;
- *   3. signature: HMAC-SHA256 over "header.payload", compared in constant time;
- *   4. only then the claims are parsed and examined.
+ *   3. key: the header's "kid" picks one of the keys in force (key rotation),
+ *      none picks the primary; still one HMAC per token;
+ *   4. signature: HMAC-SHA256 over "header.payload", compared in constant time;
+ *   5. only then the claims are parsed and examined.
  */
 #include "jwt.h"
 
@@ -115,14 +117,149 @@ int b64url_encode(const unsigned char *in, size_t in_len, char *out, size_t out_
     return (int)o;
 }
 
-int jwt_verifier_init(struct jwt_verifier *v, const void *key, size_t key_len, const char *iss,
-                      const char *aud, int leeway_s)
+/* kid is 1..JWT_MAX_KID characters of [A-Za-z0-9_.-] (the same alphabet as sub). */
+static bool kid_is_valid(const char *kid, size_t n);
+
+int jwt_keyset_single(struct jwt_keyset *out, const void *secret, size_t len)
+{
+    if (out == NULL)
+        return GD_EINVAL;
+    memset(out, 0, sizeof *out);
+    if (secret == NULL || len < JWT_MIN_KEY || len > JWT_MAX_KEY)
+        return GD_ECONFIG;
+    memcpy(out->keys[0].secret, secret, len);
+    out->keys[0].len = len;
+    out->n = 1;
+    return GD_OK;
+}
+
+void jwt_keyset_clear(struct jwt_keyset *ks)
+{
+    if (ks != NULL)
+        OPENSSL_cleanse(ks, sizeof *ks);
+}
+
+static void why_set(char *why, size_t why_len, int entry, const char *detail)
+{
+    if (why != NULL && why_len > 0 && entry > 0)
+        snprintf(why, why_len, "entry %d: %s", entry, detail);
+    else if (why != NULL && why_len > 0)
+        snprintf(why, why_len, "%s", detail);
+}
+
+/* One "kid:secret" entry of entry_len bytes (blanks already trimmed) into ks. */
+static int keyset_add(struct jwt_keyset *ks, const char *entry, size_t entry_len, int nth,
+                      char *why, size_t why_len)
+{
+    const char *colon = memchr(entry, ':', entry_len);
+    if (ks->n == JWT_MAX_KEYS) {
+        why_set(why, why_len, nth, "more than 8 keys (JWT_MAX_KEYS)");
+        return GD_ECONFIG;
+    }
+    if (colon == NULL) {
+        why_set(why, why_len, nth, "not kid:secret");
+        return GD_ECONFIG;
+    }
+    size_t kid_len = (size_t)(colon - entry), len = entry_len - kid_len - 1;
+    if (!kid_is_valid(entry, kid_len)) {
+        why_set(why, why_len, nth, "the kid must be 1..64 characters of [A-Za-z0-9_.-]");
+        return GD_ECONFIG;
+    }
+    for (int i = 0; i < ks->n; i++)
+        if (strlen(ks->keys[i].kid) == kid_len && memcmp(ks->keys[i].kid, entry, kid_len) == 0) {
+            why_set(why, why_len, nth, "the kid is used twice");
+            return GD_ECONFIG;
+        }
+    if (len < JWT_MIN_KEY || len > JWT_MAX_KEY) {
+        why_set(why, why_len, nth,
+                "the secret must be 32..512 bytes (refusing to verify tokens with a weak key)");
+        return GD_ECONFIG;
+    }
+    struct jwt_key *k = &ks->keys[ks->n++];
+    memcpy(k->kid, entry, kid_len);
+    k->kid[kid_len] = '\0';
+    memcpy(k->secret, colon + 1, len);
+    k->len = len;
+    return GD_OK;
+}
+
+static bool is_blank(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r';
+}
+
+int jwt_keyset_parse(const char *text, struct jwt_keyset *out, char *why, size_t why_len)
+{
+    if (why != NULL && why_len > 0)
+        why[0] = '\0';
+    if (out == NULL)
+        return GD_EINVAL;
+    memset(out, 0, sizeof *out);
+    if (text == NULL) {
+        why_set(why, why_len, 0, "no key (expected kid:secret entries)");
+        return GD_ECONFIG;
+    }
+    int nth = 0;
+    for (const char *p = text; *p != '\0';) {
+        size_t n = strcspn(p, ",\n");
+        const char *b = p, *e = p + n;
+        p = *e != '\0' ? e + 1 : e;
+        while (b < e && is_blank(*b))
+            b++;
+        while (e > b && is_blank(e[-1]))
+            e--;
+        if (b == e || *b == '#')
+            continue;
+        if (keyset_add(out, b, (size_t)(e - b), ++nth, why, why_len) != GD_OK) {
+            jwt_keyset_clear(out);
+            return GD_ECONFIG;
+        }
+    }
+    if (out->n == 0) {
+        why_set(why, why_len, 0, "no key (expected kid:secret entries)");
+        return GD_ECONFIG;
+    }
+    return GD_OK;
+}
+
+/* The rules of jwt_verifier_set_keys, for a set that did not come from the parser. */
+static bool keyset_is_valid(const struct jwt_keyset *ks)
+{
+    if (ks->n < 1 || ks->n > JWT_MAX_KEYS)
+        return false;
+    for (int i = 0; i < ks->n; i++) {
+        const struct jwt_key *k = &ks->keys[i];
+        size_t kid_len = strnlen(k->kid, sizeof k->kid);
+        if (k->len < JWT_MIN_KEY || k->len > JWT_MAX_KEY || kid_len > JWT_MAX_KID)
+            return false;
+        if (kid_len == 0 ? ks->n != 1 : !kid_is_valid(k->kid, kid_len))
+            return false;
+        for (int j = 0; j < i; j++)
+            if (strcmp(ks->keys[j].kid, k->kid) == 0)
+                return false;
+    }
+    return true;
+}
+
+int jwt_verifier_set_keys(struct jwt_verifier *v, const struct jwt_keyset *ks)
+{
+    if (v == NULL || ks == NULL)
+        return GD_EINVAL;
+    if (!keyset_is_valid(ks))
+        return GD_ECONFIG;
+    jwt_keyset_clear(&v->ks);
+    v->ks = *ks;
+    return GD_OK;
+}
+
+int jwt_verifier_init_keys(struct jwt_verifier *v, const struct jwt_keyset *ks, const char *iss,
+                           const char *aud, int leeway_s)
 {
     if (v == NULL)
         return GD_EINVAL;
-    /* Zeroed first, so a refused verifier has key_len 0 and verifies nothing. */
+    /* Zeroed first, so a refused verifier has no key and verifies nothing. */
     memset(v, 0, sizeof *v);
-    if (key == NULL || key_len < JWT_MIN_KEY || key_len > JWT_MAX_KEY)
+    if (ks == NULL || !keyset_is_valid(ks))
         return GD_ECONFIG;
     if (iss != NULL && strlen(iss) >= sizeof v->iss)
         return GD_ECONFIG;
@@ -131,8 +268,7 @@ int jwt_verifier_init(struct jwt_verifier *v, const void *key, size_t key_len, c
     if (leeway_s < 0)
         return GD_ECONFIG;
 
-    memcpy(v->key, key, key_len);
-    v->key_len = key_len;
+    v->ks = *ks;
     if (iss != NULL)
         strcpy(v->iss, iss);
     if (aud != NULL)
@@ -141,20 +277,43 @@ int jwt_verifier_init(struct jwt_verifier *v, const void *key, size_t key_len, c
     return GD_OK;
 }
 
-/* sub is 1..JWT_MAX_SUB characters of [A-Za-z0-9_.-]. */
-static bool sub_is_valid(const char *sub)
+int jwt_verifier_init(struct jwt_verifier *v, const void *key, size_t key_len, const char *iss,
+                      const char *aud, int leeway_s)
 {
-    size_t n = strlen(sub);
-    if (n == 0 || n > JWT_MAX_SUB)
-        return false;
+    struct jwt_keyset ks;
+    if (v == NULL)
+        return GD_EINVAL;
+    memset(v, 0, sizeof *v);
+    int rc = jwt_keyset_single(&ks, key, key_len);
+    if (rc == GD_OK)
+        rc = jwt_verifier_init_keys(v, &ks, iss, aud, leeway_s);
+    jwt_keyset_clear(&ks);
+    return rc;
+}
+
+/* Every one of s[0..n) is in [A-Za-z0-9_.-]. */
+static bool id_chars(const char *s, size_t n)
+{
     for (size_t i = 0; i < n; i++) {
-        char c = sub[i];
+        char c = s[i];
         bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
                   c == '_' || c == '.' || c == '-';
         if (!ok)
             return false;
     }
     return true;
+}
+
+/* sub is 1..JWT_MAX_SUB characters of [A-Za-z0-9_.-]. */
+static bool sub_is_valid(const char *sub)
+{
+    size_t n = strlen(sub);
+    return n >= 1 && n <= JWT_MAX_SUB && id_chars(sub, n);
+}
+
+static bool kid_is_valid(const char *kid, size_t n)
+{
+    return n >= 1 && n <= JWT_MAX_KID && id_chars(kid, n);
 }
 
 /*
@@ -249,7 +408,29 @@ static int check_header(const cJSON *hdr)
     const cJSON *typ = cJSON_GetObjectItemCaseSensitive(hdr, "typ");
     if (typ != NULL && (!cJSON_IsString(typ) || strcmp(typ->valuestring, "JWT") != 0))
         return GD_EAUTH_ALG;
+    const cJSON *kid = cJSON_GetObjectItemCaseSensitive(hdr, "kid");
+    if (kid != NULL && (!cJSON_IsString(kid) || strlen(kid->valuestring) > JWT_MAX_KID))
+        return GD_EAUTH_MALFORMED;
     return GD_OK;
+}
+
+/*
+ * The key a token is checked with (jwt.h): the primary for a token without
+ * kid, else the key of its kid; an unknown kid is GD_EAUTH_KEY unless the
+ * only key is unnamed (a single-secret configuration ignores kids).
+ */
+static int select_key(const struct jwt_verifier *v, const cJSON *hdr, const struct jwt_key **out)
+{
+    const cJSON *kid = cJSON_GetObjectItemCaseSensitive(hdr, "kid");
+    *out = &v->ks.keys[0];
+    if (kid == NULL || v->ks.keys[0].kid[0] == '\0')
+        return GD_OK;
+    for (int i = 0; i < v->ks.n; i++)
+        if (strcmp(v->ks.keys[i].kid, kid->valuestring) == 0) {
+            *out = &v->ks.keys[i];
+            return GD_OK;
+        }
+    return GD_EAUTH_KEY;
 }
 
 /* Claim rules, once the signature has verified.  Fills *c on success. */
@@ -289,14 +470,14 @@ static int check_claims(const struct jwt_verifier *v, const cJSON *claims, int64
 }
 
 /* Constant-time HMAC-SHA256 check of sig over signed[0..signed_len). */
-static int check_signature(const struct jwt_verifier *v, const char *signed_part, size_t signed_len,
+static int check_signature(const struct jwt_key *k, const char *signed_part, size_t signed_len,
                            const unsigned char *sig, size_t sig_len)
 {
     unsigned char mac[EVP_MAX_MD_SIZE];
     unsigned int mac_len = 0;
     int rc = GD_EAUTH_SIGNATURE;
 
-    if (HMAC(EVP_sha256(), v->key, (int)v->key_len, (const unsigned char *)signed_part, signed_len,
+    if (HMAC(EVP_sha256(), k->secret, (int)k->len, (const unsigned char *)signed_part, signed_len,
              mac, &mac_len) == NULL) {
         rc = GD_ENOMEM;
         goto out;
@@ -325,7 +506,7 @@ int jwt_verify(const struct jwt_verifier *v, const char *token, size_t len, int6
     if (out != NULL)
         memset(out, 0, sizeof *out);
     /* Fail closed: an uninitialised or refused verifier never accepts anything. */
-    if (v == NULL || v->key_len < JWT_MIN_KEY || v->key_len > JWT_MAX_KEY)
+    if (v == NULL || v->ks.n < 1 || v->ks.n > JWT_MAX_KEYS)
         return GD_EINVAL;
     if (token == NULL || len == 0 || len > JWT_MAX_TOKEN)
         return GD_EAUTH_MALFORMED;
@@ -354,8 +535,12 @@ int jwt_verify(const struct jwt_verifier *v, const char *token, size_t len, int6
     rc = check_header(hdr);
     if (rc != GD_OK)
         goto done;
+    const struct jwt_key *key = NULL;
+    rc = select_key(v, hdr, &key);
+    if (rc != GD_OK)
+        goto done;
 
-    rc = check_signature(v, token, (size_t)(dot2 - token), sig, (size_t)sig_n);
+    rc = check_signature(key, token, (size_t)(dot2 - token), sig, (size_t)sig_n);
     if (rc != GD_OK)
         goto done;
 
@@ -446,7 +631,14 @@ static bool build_claims(char *buf, size_t cap, const char *sub, int64_t iat, in
 int jwt_sign_hs256(const void *key, size_t key_len, const char *sub, int64_t iat, int64_t exp,
                    const char *iss, const char *aud, char *out, size_t out_len)
 {
-    static const char header[] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
+    return jwt_sign_hs256_kid(key, key_len, NULL, sub, iat, exp, iss, aud, out, out_len);
+}
+
+int jwt_sign_hs256_kid(const void *key, size_t key_len, const char *kid, const char *sub,
+                       int64_t iat, int64_t exp, const char *iss, const char *aud, char *out,
+                       size_t out_len)
+{
+    char header[128] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
     char claims[1024];
     unsigned char mac[EVP_MAX_MD_SIZE];
     unsigned int mac_len = 0;
@@ -456,6 +648,12 @@ int jwt_sign_hs256(const void *key, size_t key_len, const char *sub, int64_t iat
         return GD_EINVAL;
     if (sub == NULL || !sub_is_valid(sub))
         return GD_EINVAL;
+    if (kid != NULL && kid[0] != '\0') {
+        if (!kid_is_valid(kid, strlen(kid)))
+            return GD_EINVAL;
+        /* kid is [A-Za-z0-9_.-] only: nothing to escape */
+        snprintf(header, sizeof header, "{\"alg\":\"HS256\",\"typ\":\"JWT\",\"kid\":\"%s\"}", kid);
+    }
     if (iat < -JWT_MAX_NUMERIC_INT || iat > JWT_MAX_NUMERIC_INT || exp < -JWT_MAX_NUMERIC_INT ||
         exp > JWT_MAX_NUMERIC_INT)
         return GD_EINVAL; /* jwt_verify would refuse them */

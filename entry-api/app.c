@@ -1,6 +1,8 @@
 /*
  * app.c - building, running and stopping one entry-api worker.
  *
+ * SIGHUP reads the JWT key list again (key rotation, reload_keys below).
+ *
  * Graceful stop (SIGTERM): stop accepting; keep serving what is in flight
  * (answers now say Connection: close) until nothing is left or
  * DRAIN_TIMEOUT_MS passed; then stop the publisher (outstanding confirms
@@ -34,9 +36,49 @@ int app_ready(const struct app *a)
     return a->gate && a->pub && gate_ready(a->gate) && pub_ready(a->pub);
 }
 
+/* "k2 (primary), k1" for the log: key ids are not secret. */
+static void describe_keys(const struct jwt_keyset *ks, char *out, size_t cap)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (int i = 0; i < ks->n && used < cap; i++) {
+        int n = snprintf(out + used, cap - used, "%s%s%s", i ? ", " : "",
+                         ks->keys[i].kid[0] ? ks->keys[i].kid : "(unnamed)", i ? "" : " (primary)");
+        used += n > 0 ? (size_t)n : 0;
+    }
+}
+
+/*
+ * SIGHUP: read the key list again and put it in force for the requests that
+ * follow; a list that cannot be read or is refused leaves the keys in force
+ * (a typo must not lock every member out).  Connections are untouched.
+ */
+static void reload_keys(struct app *a)
+{
+    struct jwt_keyset ks;
+    char err[512], kids[600];
+    int rc = cfg_jwt_keys(a->cfg, &ks, err, sizeof(err));
+    if (rc == GD_OK && jwt_verifier_set_keys(&a->jwt, &ks) != GD_OK) {
+        snprintf(err, sizeof(err), "the key list is refused");
+        rc = GD_ECONFIG;
+    }
+    met_inc(&a->m->jwt_reloads[rc == GD_OK ? 0 : 1]);
+    if (rc == GD_OK) {
+        describe_keys(&ks, kids, sizeof(kids));
+        atomic_store(&a->m->jwt_keys, ks.n);
+        log_info(NULL, "worker %d: JWT keys reloaded: %s", a->worker, kids);
+    } else {
+        log_error(NULL, "worker %d: JWT key reload refused, the keys in force stay: %s", a->worker,
+                  err);
+    }
+    jwt_keyset_clear(&ks);
+}
+
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
     struct app *a = arg;
+    if (sig_reload_requested())
+        reload_keys(a);
     atomic_store(&a->m->ready, app_ready(a));
     if (a->pub)
         atomic_store(&a->m->publishes_in_flight, pub_in_flight(a->pub));
@@ -96,11 +138,14 @@ int app_init(struct app *a, const struct gd_config *cfg, struct metrics *metrics
     event_config_free(ec);
     if (!a->base)
         return GD_ENOMEM;
-    if (jwt_verifier_init(&a->jwt, cfg->jwt_secret, strlen(cfg->jwt_secret), cfg->jwt_issuer,
-                          cfg->jwt_audience, (int)cfg->jwt_leeway_s) != GD_OK) {
-        log_error(NULL, "JWT settings refused (secret must be 32..512 bytes)");
+    char err[512], kids[600];
+    if (cfg_jwt_verifier(cfg, &a->jwt, err, sizeof(err)) != GD_OK) {
+        log_error(NULL, "JWT settings refused: %s", err);
         return GD_ECONFIG;
     }
+    atomic_store(&a->m->jwt_keys, a->jwt.ks.n);
+    describe_keys(&a->jwt.ks, kids, sizeof(kids));
+    log_info(NULL, "worker %d: JWT keys: %s", worker, kids);
     if (net_trust_parse(cfg->trusted_proxies, &a->trusted, NULL, 0) != GD_OK)
         return GD_ECONFIG; /* not reached: cfg_load refused it already */
     a->gate = gate_new(a->base, cfg->redis_url, (int)cfg->redis_timeout_ms, a->m);
@@ -195,5 +240,6 @@ void app_free(struct app *a)
         event_free(a->tick_ev);
     if (a->base)
         event_base_free(a->base);
+    jwt_keyset_clear(&a->jwt.ks);
     atomic_store(&a->m->ready, 0);
 }

@@ -2,6 +2,7 @@
  * entry-api - the public HTTP API members' phones call (DESIGN §3).
  * Load config, bind the port, fork the workers (WORKERS, default one per
  * CPU) or run the only one in this process, serve until SIGTERM, tear down.
+ * SIGHUP makes every worker read the JWT keys again (app.c).
  */
 #include <unistd.h>
 
@@ -44,6 +45,8 @@ int main(int argc, char **argv)
         cfg_free(&cfg);
         return rc;
     }
+    /* Before any fork: a worker must never meet SIGHUP's default (exit). */
+    sig_install_reload();
     scripts_init();
     int n = worker_count(&cfg);
     struct metrics *m = metrics_create(n);

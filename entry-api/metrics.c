@@ -189,6 +189,20 @@ void metrics_render(const struct metrics *m, struct evbuffer *out)
     for (int i = 0; i < m->n; i++)
         evbuffer_add_printf(out, "giftdrop_worker_ready{worker=\"%d\"} %d\n", i,
                             atomic_load(&m->w[i].ready));
+    prom_header(out, "giftdrop_jwt_reloads_total", "counter",
+                "JWT key lists read again on SIGHUP, per worker: ok (in force) or failed (the "
+                "keys in force stay).");
+    for (int k = 0; k < 2; k++) {
+        uint64_t v = 0;
+        for (int i = 0; i < m->n; i++)
+            v += ld(&m->w[i].jwt_reloads[k]);
+        evbuffer_add_printf(out, "giftdrop_jwt_reloads_total{result=\"%s\"} %" PRIu64 "\n",
+                            k ? "failed" : "ok", v);
+    }
+    prom_header(out, "giftdrop_jwt_keys", "gauge", "JWT verification keys in force, by worker.");
+    for (int i = 0; i < m->n; i++)
+        evbuffer_add_printf(out, "giftdrop_jwt_keys{worker=\"%d\"} %d\n", i,
+                            atomic_load(&m->w[i].jwt_keys));
     prom_header(out, "giftdrop_worker_requests_total", "counter", "Requests answered, by worker.");
     for (int i = 0; i < m->n; i++) {
         uint64_t v = 0;

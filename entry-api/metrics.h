@@ -77,11 +77,13 @@ struct worker_metrics {
     met_counter publish_failures;
     met_counter connections_cut; /* request not complete within REQUEST_TIMEOUT_MS */
     met_counter accept_paused;   /* times the connection cap paused accepting */
+    met_counter jwt_reloads[2];  /* SIGHUP key reloads: [0] put in force, [1] refused */
     atomic_long requests_in_flight;
     atomic_long publishes_in_flight;
     atomic_long connections;
     atomic_int ready;
     atomic_int subscribed;
+    atomic_int jwt_keys; /* verification keys in force */
 };
 
 struct metrics; /* the shared region */

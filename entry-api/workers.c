@@ -319,6 +319,10 @@ static int supervise_once(struct supervisor *s, long stop_budget_ms)
         for (int i = 0; i < s->n; i++)
             close(s->fds[i]);
     }
+    if (sig == SIGHUP && !s->stopping) { /* each worker reads its files again */
+        log_info(NULL, "SIGHUP: passed on to %d workers", alive(s));
+        signal_all(s, SIGHUP);
+    }
     reap(s);
     int64_t now = time_mono_ms();
     if (s->stopping && now >= s->kill_at && alive(s)) {
@@ -343,6 +347,7 @@ int workers_run(int n, const int *fds, long stop_budget_ms, int *exit_code)
     sigaddset(&s.caught, SIGTERM);
     sigaddset(&s.caught, SIGINT);
     sigaddset(&s.caught, SIGCHLD);
+    sigaddset(&s.caught, SIGHUP);
     sigprocmask(SIG_BLOCK, &s.caught, &s.old_mask);
     for (int i = 0; i < n; i++) {
         backoff_init(&s.bo[i], 200, 5000);

@@ -43,5 +43,7 @@ int verb_rearm(struct ctl *c, int argc, char **argv);
 int verb_import_coupons(struct ctl *c, int argc, char **argv);
 int verb_release_safety(struct ctl *c, int argc, char **argv);
 int verb_dlq(struct ctl *c, int argc, char **argv);
+/* watch.c: the reconcile checks of every live event, for Prometheus. */
+int verb_watch(struct ctl *c, int argc, char **argv);
 
 #endif

@@ -267,8 +267,17 @@ int verb_token(struct ctl *c, int argc, char **argv)
     int64_t now = time_now_ms() / 1000;
     const char *iss = c->cfg->jwt_issuer[0] ? c->cfg->jwt_issuer : NULL;
     const char *aud = c->cfg->jwt_audience[0] ? c->cfg->jwt_audience : NULL;
-    if (jwt_sign_hs256(c->cfg->jwt_secret, strlen(c->cfg->jwt_secret), argv[0], now, now + ttl, iss,
-                       aud, tok, sizeof(tok)) < 0) {
+    /* Signed with the primary key, under its kid when it has one. */
+    struct jwt_keyset ks;
+    char err[512];
+    if (cfg_jwt_keys(c->cfg, &ks, err, sizeof(err)) != GD_OK) {
+        fprintf(stderr, "eventctl token: %s\n", err);
+        return 1;
+    }
+    int n = jwt_sign_hs256_kid(ks.keys[0].secret, ks.keys[0].len, ks.keys[0].kid, argv[0], now,
+                               now + ttl, iss, aud, tok, sizeof(tok));
+    jwt_keyset_clear(&ks);
+    if (n < 0) {
         fprintf(stderr, "eventctl token: \"%s\" is not a member id ([A-Za-z0-9_.-], 1-64)\n",
                 argv[0]);
         return 2;

@@ -25,6 +25,10 @@ static const struct {
     {"reconcile", verb_reconcile,
      "reconcile EVENT [--json]   check every invariant, exit 1 on"
      " a violation"},
+    {"watch", verb_watch,
+     "watch --listen HOST:PORT [--interval S] [--final-after S] | watch --once\n"
+     "                             reconcile every live event again and again;"
+     " /metrics for Prometheus"},
     {"close", verb_close, "close EVENT                close the event now"},
     {"token", verb_token, "token MEMBER [--ttl S]     mint a member token (tests, demos)"},
     {"rearm", verb_rearm,

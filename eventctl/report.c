@@ -8,19 +8,8 @@
 
 #include "ctl.h"
 #include "errors.h"
-#include "queues.h"
+#include "report.h"
 #include "topology.h"
-
-/* The numbers both verbs show, from PostgreSQL and Redis. */
-struct counts {
-    long winnable, released, safety;
-    long pg_entries, pg_won, pg_lost, dup_seq;
-    long coupons_total, coupons_assigned, coupons_free, coupons_held, safety_assigned;
-    long members_two_coupons;
-    long sent, failed, sending, winners_without_coupon, winners_not_sent, sent_not_winner;
-    long redis_entries, redis_winners, redis_losers, redis_eligible, redis_stock;
-    char state[16], redis_state[16];
-};
 
 static long redis_num(struct ctl *c, const char *verb, long long ev, const char *sfx,
                       const char *field)
@@ -42,7 +31,7 @@ static long redis_num(struct ctl *c, const char *verb, long long ev, const char 
     return v;
 }
 
-static int load_counts(struct ctl *c, long long ev, struct counts *k)
+int report_load_counts(struct ctl *c, long long ev, struct counts *k)
 {
     char evs[24];
     PGresult *res = NULL;
@@ -202,7 +191,7 @@ static void print_queues(const struct ctl *c, const struct queue_report *qr)
                qr->q[i].ready, qr->q[i].unacked, qr->q[i].consumers,
                !qr->q[i].found ? "  (missing)"
                : qr->q[i].live ? ""
-                               : "  (stats)");
+                               : "  stats");
     queues_print_source(qr, "  ");
 }
 
@@ -212,7 +201,7 @@ int verb_status(struct ctl *c, int argc, char **argv)
     int ev = parse_ev_flags(c, argc, argv, "status", NULL);
     if (ev < 0)
         return 2;
-    if (ctl_need_db(c) || ctl_need_redis(c) || load_counts(c, ev, &k))
+    if (ctl_need_db(c) || ctl_need_redis(c) || report_load_counts(c, ev, &k))
         return 1;
     /* Depths are a bonus: without the management API the rest still shows. */
     struct queue_report qr;
@@ -248,12 +237,42 @@ int verb_status(struct ctl *c, int argc, char **argv)
     return 0;
 }
 
-struct check {
-    const char *name;
-    long value;
-    int ok;
-    const char *rule;
-};
+int report_checks(const struct counts *k, const struct queue_report *qr, int final,
+                  struct check *out)
+{
+    long pending = k->redis_entries - k->pg_entries;
+    const struct check checks[] = {
+        {"oversold", k->pg_won > k->winnable ? k->pg_won - k->winnable : 0,
+         k->pg_won <= k->winnable, "PostgreSQL winners <= winnable"},
+        {"oversold_redis", k->redis_winners > k->winnable ? k->redis_winners - k->winnable : 0,
+         k->redis_winners <= k->winnable, "Redis winners <= winnable"},
+        {"coupons_over_winnable",
+         k->coupons_assigned > k->winnable ? k->coupons_assigned - k->winnable : 0,
+         k->coupons_assigned <= k->winnable, "coupons handed out <= winnable"},
+        {"safety_codes_used", k->safety_assigned, k->safety_assigned <= k->released,
+         "held-back codes handed out <= released"},
+        {"duplicate_coupons", k->members_two_coupons, k->members_two_coupons == 0,
+         "no member holds two codes"},
+        {"duplicate_seq", k->dup_seq, k->dup_seq == 0, "every winner rank is unique"},
+        {"sent_to_non_winner", k->sent_not_winner, k->sent_not_winner == 0,
+         "every sent coupon went to a winner"},
+        {"redis_pg_winners", k->redis_winners - k->pg_won, !final || k->redis_winners == k->pg_won,
+         "Redis and PostgreSQL agree on winners (final)"},
+        {"lost", pending, !final || pending == 0,
+         "every accepted entry has an outcome row (final)"},
+        {"winners_without_coupon", k->winners_without_coupon,
+         !final || k->winners_without_coupon == 0, "every winner holds a code (final)"},
+        {"winners_not_sent", k->winners_not_sent, !final || k->winners_not_sent == k->failed,
+         "every winner was sent a coupon or failed for a recorded reason (final)"},
+        {"work_queues_empty", qr && qr->ok ? qr->work : -1,
+         !final || (qr && qr->ok && qr->work == 0),
+         "no message waits in a work queue, any event's (final; -1: depths unavailable)"},
+    };
+    int n = (int)(sizeof(checks) / sizeof(checks[0])) - (qr ? 0 : 1);
+    for (int i = 0; i < n; i++)
+        out[i] = checks[i];
+    return n;
+}
 
 int verb_reconcile(struct ctl *c, int argc, char **argv)
 {
@@ -262,38 +281,12 @@ int verb_reconcile(struct ctl *c, int argc, char **argv)
     int ev = parse_ev_flags(c, argc, argv, "reconcile", &final);
     if (ev < 0)
         return 2;
-    if (ctl_need_db(c) || ctl_need_redis(c) || load_counts(c, ev, &k))
+    if (ctl_need_db(c) || ctl_need_redis(c) || report_load_counts(c, ev, &k))
         return 1;
     struct queue_report qr;
     load_queues(c, &qr, final, "reconcile");
-    long pending = k.redis_entries - k.pg_entries;
-    struct check checks[] = {
-        {"oversold", k.pg_won > k.winnable ? k.pg_won - k.winnable : 0, k.pg_won <= k.winnable,
-         "PostgreSQL winners <= winnable"},
-        {"oversold_redis", k.redis_winners > k.winnable ? k.redis_winners - k.winnable : 0,
-         k.redis_winners <= k.winnable, "Redis winners <= winnable"},
-        {"coupons_over_winnable",
-         k.coupons_assigned > k.winnable ? k.coupons_assigned - k.winnable : 0,
-         k.coupons_assigned <= k.winnable, "coupons handed out <= winnable"},
-        {"safety_codes_used", k.safety_assigned, k.safety_assigned <= k.released,
-         "held-back codes handed out <= released"},
-        {"duplicate_coupons", k.members_two_coupons, k.members_two_coupons == 0,
-         "no member holds two codes"},
-        {"duplicate_seq", k.dup_seq, k.dup_seq == 0, "every winner rank is unique"},
-        {"sent_to_non_winner", k.sent_not_winner, k.sent_not_winner == 0,
-         "every sent coupon went to a winner"},
-        {"redis_pg_winners", k.redis_winners - k.pg_won, !final || k.redis_winners == k.pg_won,
-         "Redis and PostgreSQL agree on winners (final)"},
-        {"lost", pending, !final || pending == 0,
-         "every accepted entry has an outcome row (final)"},
-        {"winners_without_coupon", k.winners_without_coupon,
-         !final || k.winners_without_coupon == 0, "every winner holds a code (final)"},
-        {"winners_not_sent", k.winners_not_sent, !final || k.winners_not_sent == k.failed,
-         "every winner was sent a coupon or failed for a recorded reason (final)"},
-        {"work_queues_empty", qr.ok ? qr.work : -1, !final || (qr.ok && qr.work == 0),
-         "no message waits in a work queue, any event's (final; -1: depths unavailable)"},
-    };
-    int n = (int)(sizeof(checks) / sizeof(checks[0]));
+    struct check checks[REPORT_MAX_CHECKS];
+    int n = report_checks(&k, &qr, final, checks);
     if (c->json)
         printf("{\"event_id\":%d,\"won\":%ld,\"lost_outcomes\":%ld,\"sent\":%ld,\"failed\":%ld,"
                "\"checks\":{",

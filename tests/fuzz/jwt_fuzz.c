@@ -8,7 +8,9 @@
  *   3. split at the first '\n' into header JSON and claims JSON, encoded and
  *      correctly signed with the verifier's key, so the JSON, header and claim
  *      checks behind the signature are reached too.  An accepted token is
- *      cross-checked against an independent reading of its header and claims.
+ *      cross-checked against an independent reading of its header and claims,
+ *      and a verifier with a key set (kid "a" = that key, "b" another) must
+ *      accept no more than the single key.
  * Any broken property aborts, which libFuzzer reports as a crash.
  */
 #include <stdint.h>
@@ -31,6 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static struct jwt_verifier plain;  /* no iss/aud */
 static struct jwt_verifier strict; /* iss and aud configured */
 static struct jwt_verifier wrong_key;
+static struct jwt_verifier named; /* key set "a" (FUZZ_KEY, primary), "b" (another key) */
 
 static void must(int cond, const char *what)
 {
@@ -53,6 +56,11 @@ static void init_once(void)
     must(jwt_verifier_init(&wrong_key, "0123456789abcdef0123456789abcdef", 32, NULL, NULL, 30) ==
              GD_OK,
          "init wrong key");
+    struct jwt_keyset ks;
+    must(jwt_keyset_parse("a:" FUZZ_KEY ",b:0123456789abcdef0123456789abcdef", &ks, NULL, 0) ==
+             GD_OK,
+         "parse key set");
+    must(jwt_verifier_init_keys(&named, &ks, NULL, NULL, 30) == GD_OK, "init named");
 }
 
 /* Claims handed back on success must satisfy the documented rules. */
@@ -179,6 +187,13 @@ static void fuzz_signed(const uint8_t *data, size_t size)
     }
     /* The same token under another key never verifies. */
     must(jwt_verify(&wrong_key, tok, pos, FUZZ_NOW, &other) != GD_OK, "wrong key accepted");
+    /* A key set holding FUZZ_KEY as "a" accepts no more than the single key;
+     * where they differ, it is over the key (kid "b", an unknown kid). */
+    int rc_named = jwt_verify(&named, tok, pos, FUZZ_NOW, &other);
+    must(rc_named != GD_OK || rc == GD_OK, "key set accepted what the single key refused");
+    must(rc_named == GD_OK || rc_named == GD_EAUTH_KEY || rc_named == GD_EAUTH_SIGNATURE ||
+             rc_named == rc,
+         "key set refused with another code than the single key");
     /* Signing through the API with a sub from the claims must always round-trip. */
     if (rc == GD_OK) {
         char again[1024];

@@ -27,41 +27,15 @@ set -euo pipefail
 SRC=${GD_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 BUILD=${GD_BUILD_DIR:-$SRC/build}
 
-if [ "${1:-}" != --inside ]; then
-  if [ "${GD_TEST_HA:-0}" != 1 ]; then
-    echo "ha_stack: skipped (about 3 minutes; set GD_TEST_HA=1 to run it)"
-    echo "0 passed, 0 failed"
-    exit 0
-  fi
-  if [ "$(id -u)" -ne 0 ] || ! unshare -n true 2>/dev/null; then
-    echo "ha_stack: needs root and network namespaces (unshare -n); skipped"
-    echo "0 passed, 0 failed"
-    exit 0
-  fi
-  DIR=/var/tmp/gd-ha-stack-$$ # not under a private /tmp dir: PostgreSQL runs as postgres
-  trap 'rm -rf "$DIR" "$DIR".*' EXIT
-  rc=0
-  GD_STACK_DIR=$DIR GD_BUILD_DIR=$BUILD unshare -n bash "$0" --inside || rc=$?
-  # Whatever the outcome, nothing of ours may survive: `down` ran inside; a
-  # straggler is found by its data dir (argv, working directory or env).
-  left=''
-  for p in /proc/[0-9]*; do
-    if tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -qF "$DIR" ||
-      [[ $(readlink "$p/cwd" 2>/dev/null) == "$DIR"* ]] ||
-      grep -qzF "$DIR" "$p/environ" 2>/dev/null; then
-      left+=" ${p#/proc/}:$(tr '\0' ' ' 2>/dev/null <"$p/cmdline" | cut -c1-60)"
-    fi
-  done
-  [ -z "$left" ] || { echo "FAIL processes left running:$left"; rc=1; }
-  exit "$rc"
+if [ "${1:-}" != --inside ] && [ "${GD_TEST_HA:-0}" != 1 ]; then
+  echo "ha_stack: skipped (about 3 minutes; set GD_TEST_HA=1 to run it)"
+  echo "0 passed, 0 failed"
+  exit 0
 fi
+source "$SRC/tests/stack_ns.sh"
+stack_ns_enter ha-stack "$@"
 
-# ---- inside the namespace -------------------------------------------------
-ip link set lo up
-STACK=$SRC/deploy/local/stack
-source "$SRC/tests/assert.sh"
-down() { "$STACK" down >"$GD_STACK_DIR.down.log" 2>&1 || cat "$GD_STACK_DIR.down.log"; }
-trap down EXIT
+# ---- inside the namespace (STACK, down: tests/stack_ns.sh) -----------------
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN {printf "%.1f", b - a}'; }
 mgmt() { curl -sf -m 5 -u guest:guest "http://127.0.0.1:$((15671 + $1))$2"; }

@@ -7,6 +7,8 @@
 #     a healthcheck on every long-running service, `depends_on` healthy
 #     infrastructure; Redis AOF; RabbitMQ with the definitions and the
 #     Prometheus plugin; migrations mounted for PostgreSQL's init;
+#   - Prometheus (deploy/prometheus/compose.yml) scrapes every compose
+#     service that serves metrics, by its service name and port;
 #   - every host file compose mounts is one the local stack uses for real;
 #   - HAProxy accepts haproxy.cfg with compose's environment;
 #   - no secret in the Dockerfile, .env kept out of the build context,
@@ -52,7 +54,7 @@ print(eval(sys.argv[2]))' "$CFG" "$1"
 }
 
 expect "services" "$(q "sorted(S)")" \
-  "['entry-api-1', 'entry-api-2', 'entry-api-3', 'eventctl', 'fake-provider', 'haproxy', 'notifier-consumer-1', 'notifier-consumer-2', 'postgres', 'rabbitmq', 'redis', 'stock-consumer-1', 'stock-consumer-2']"
+  "['entry-api-1', 'entry-api-2', 'entry-api-3', 'eventctl', 'fake-provider', 'haproxy', 'notifier-consumer-1', 'notifier-consumer-2', 'postgres', 'postgres-exporter', 'prometheus', 'rabbitmq', 'reconcile-watch', 'redis', 'redis-exporter', 'stock-consumer-1', 'stock-consumer-2']"
 expect "every long-running service has a healthcheck" \
   "$(q "[n for n, v in S.items() if 'healthcheck' not in v and n != 'eventctl']")" "[]"
 expect "healthchecks are real commands (not NONE)" \
@@ -88,6 +90,27 @@ expect "connection names: each instance named" \
   "$(q "sorted(v['environment']['INSTANCE'] for n, v in S.items() if 'INSTANCE' in v.get('environment', {}))")" \
   "['entry-api-1', 'entry-api-2', 'entry-api-3', 'notifier-consumer-1', 'notifier-consumer-2', 'stock-consumer-1', 'stock-consumer-2']"
 
+# Prometheus (deploy/prometheus/compose.yml) scrapes every service that serves
+# metrics, by its compose name and the port it listens on.
+expect "prometheus: compose.yml mounted and loaded" \
+  "$(q "[t for s, t in binds(S['prometheus'])][0] + ' ' + [a for a in S['prometheus']['command'] if a.startswith('--config.file=')][0]")" \
+  "/etc/giftdrop/prometheus --config.file=/etc/giftdrop/prometheus/compose.yml"
+targets=$("$PY" -c '
+import sys, yaml
+c = yaml.safe_load(open(sys.argv[1]))
+print(" ".join(sorted(t for j in c["scrape_configs"] for s in j["static_configs"] for t in s["targets"])))' \
+  deploy/prometheus/compose.yml)
+expect "prometheus: every target" "$targets" \
+  "entry-api-1:8080 entry-api-2:8080 entry-api-3:8080 haproxy:8404 localhost:9090 notifier-consumer-1:9102 notifier-consumer-2:9102 postgres-exporter:9187 rabbitmq:15692 rabbitmq:15692 reconcile-watch:9103 redis-exporter:9121 stock-consumer-1:9101 stock-consumer-2:9101"
+for t in $targets; do
+  h=${t%:*}
+  [ "$h" == localhost ] && continue
+  expect "prometheus target $t is a compose service" "$(q "'$h' in S")" True
+done
+expect "consumers serve metrics where Prometheus looks" \
+  "$(q "sorted({v['environment']['METRICS_ADDR'] for n, v in S.items() if 'METRICS_ADDR' in v.get('environment', {})})")" \
+  "['0.0.0.0:9101', '0.0.0.0:9102']"
+
 # Every host file or directory compose mounts exists and is used by the local stack.
 mapfile -t mounts < <(q "'\n'.join(sorted({s for v in S.values() for s, t in binds(v)}))")
 for m in "${mounts[@]}"; do
@@ -105,9 +128,10 @@ expect "definitions-dir is POSIX sh" "$(sh -n deploy/rabbitmq/definitions-dir &&
 
 # Dockerfile: multi-stage on bookworm-slim, no secrets, .env kept out.
 expect "Dockerfile stages" "$(grep -E '^FROM ' Dockerfile | tr '\n' ' ')" \
-  "FROM debian:bookworm-slim AS build FROM debian:bookworm-slim AS haproxy FROM debian:bookworm-slim AS runtime "
+  "FROM debian:bookworm-slim AS build FROM debian:bookworm-slim AS haproxy FROM debian:bookworm-slim AS monitoring FROM debian:bookworm-slim AS runtime "
 expect "no secret in the Dockerfile (ENV/ARG)" "$(grep -c -i -E '^ *(ENV|ARG) .*(SECRET|PASSWORD|KEY|TOKEN)' Dockerfile || true)" 0
 expect "runtime image runs unprivileged" "$(awk '/AS runtime/ {r = 1} r && /^USER /' Dockerfile)" "USER giftdrop"
+expect "monitoring image runs unprivileged" "$(awk '/AS monitoring/ {r = 1} /AS runtime/ {r = 0} r && /^USER /' Dockerfile)" "USER prometheus"
 for f in .env secrets/ .git/ 'build*/'; do
   expect ".dockerignore keeps out $f" "$(grep -c -x -F "$f" .dockerignore)" 1
 done

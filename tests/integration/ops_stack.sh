@@ -20,32 +20,15 @@ set -euo pipefail
 SRC=${GD_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 BUILD=${GD_BUILD_DIR:-$SRC/build}
 
+# bench/spike needs these; the namespace has no network for apt-get.
 if [ "${1:-}" != --inside ]; then
-  if [ "$(id -u)" -ne 0 ] || ! unshare -n true 2>/dev/null; then
-    echo "ops_stack: needs root and network namespaces (unshare -n); skipped"
-    echo "0 passed, 0 failed"
-    exit 0
-  fi
-  # bench/spike needs these; the namespace has no network for apt-get.
   command -v wrk >/dev/null && command -v gnuplot >/dev/null ||
     apt-get install -y -q --no-install-recommends wrk gnuplot-nox >/dev/null
-  DIR=/var/tmp/gd-ops-stack-$$ # not under a private /tmp dir: PostgreSQL runs as postgres
-  trap 'rm -rf "$DIR" "$DIR".*' EXIT
-  rc=0
-  GD_STACK_DIR=$DIR GD_BUILD_DIR=$BUILD unshare -n bash "$0" --inside || rc=$?
-  # Whatever the outcome, nothing of ours may survive: `down` ran inside;
-  # the namespace is gone, so any straggler is listed here by its data dir.
-  left=$(pgrep -a -f "$DIR" || true)
-  [ -z "$left" ] || { echo "FAIL processes left running: $left"; rc=1; }
-  exit "$rc"
 fi
+source "$SRC/tests/stack_ns.sh"
+stack_ns_enter ops-stack "$@"
 
-# ---- inside the namespace -------------------------------------------------
-ip link set lo up
-STACK=$SRC/deploy/local/stack
-source "$SRC/tests/assert.sh"
-down() { "$STACK" down >"$GD_STACK_DIR.down.log" 2>&1 || cat "$GD_STACK_DIR.down.log"; }
-trap down EXIT
+# ---- inside the namespace (STACK, down: tests/stack_ns.sh) -----------------
 code() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
 stats() { curl -sf "http://127.0.0.1:8404/stats;csv" | awk -F, '$1 == "entry_api" && $2 ~ /^api/ {printf "%s:%s ", $2, $18}'; }
 

@@ -89,6 +89,7 @@ struct lg_opts {
     const char *prefix;
     const char *secret;
     const char *secret_file;
+    const char *kid; /* NULL: tokens without kid */
     const char *iss;
     const char *aud;
     const char *answers;
@@ -151,6 +152,8 @@ static const struct opt_row lg_opt_table[] = {
     OPT_ROW("secret", OPT_STR, secret, 0, 0, "S", "HS256 secret [env JWT_SECRET]"),
     OPT_ROW("secret-file", OPT_STR, secret_file, 0, 0, "FILE",
             "read the secret from FILE [env JWT_SECRET_FILE]"),
+    OPT_ROW("kid", OPT_STR, kid, 0, 0, "KID",
+            "key id in every token's header (optional; key rotation tests)"),
     OPT_ROW("iss", OPT_STR, iss, 0, 0, "ISS", "iss claim (optional)"),
     OPT_ROW("aud", OPT_STR, aud, 0, 0, "AUD", "aud claim (optional)"),
     OPT_ROW("ttl-s", OPT_INT, ttl_s, 1, 315360000, "S",
@@ -671,8 +674,8 @@ static int tokens_mint(struct lg_tokens *t, const struct lg_opts *o, const unsig
         return GD_ENOMEM;
     for (int64_t m = 0; m < t->n; m++) {
         member_id(o, m, sub, sizeof sub);
-        int len =
-            jwt_sign_hs256(key, key_len, sub, iat, exp_s, o->iss, o->aud, hdr + 7, sizeof hdr - 7);
+        int len = jwt_sign_hs256_kid(key, key_len, o->kid, sub, iat, exp_s, o->iss, o->aud, hdr + 7,
+                                     sizeof hdr - 7);
         if (len < 0) {
             say_err("cannot mint a token for %s: %s", sub, err_str(len));
             return len;

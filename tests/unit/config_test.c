@@ -2,7 +2,8 @@
  * config_test.c - tests for common/config.c: cfg_load() against a fake
  * environment (a table of name/value pairs behind a getenv-shaped function),
  * defaults, overrides, every bad setting reported at once, the per-service
- * rows, the JWT secret rules (length, JWT_SECRET_FILE), and cfg_print() /
+ * rows, the JWT secret rules (length, JWT_SECRET_FILE, the key lists
+ * JWT_SECRETS and JWT_SECRETS_FILE read again on demand), and cfg_print() /
  * cfg_log() masking secrets.  cfg_free() is checked for leaks by ASan.
  */
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 
 #include "config.h"
 #include "errors.h"
+#include "jwt.h"
 #include "log.h"
 #include "test.h"
 
@@ -279,6 +281,14 @@ TEST(jwt_secret_length_is_per_service)
     CHECK_STR(c.jwt_secret, SECRET_32);
     cfg_free(&c);
 
+    char long_secret[600];
+    memset(long_secret, 'x', sizeof long_secret - 1);
+    long_secret[sizeof long_secret - 1] = '\0';
+    const struct env_var too_long[] = {{"JWT_SECRET", long_secret}, {NULL, NULL}};
+    CHECK_INT(load(&c, CFG_ENTRY_API, too_long, err, sizeof err), GD_ECONFIG);
+    CHECK_STR(err, "JWT_SECRET: longer than 512 bytes\n");
+    cfg_free(&c);
+
     /* The consumers do not verify tokens: they neither read nor check the row. */
     CHECK_INT(load(&c, CFG_STOCK, short_secret, err, sizeof err), GD_OK);
     CHECK_STR(err, "");
@@ -329,6 +339,131 @@ TEST(jwt_secret_file)
     CHECK_INT(load(&c, CFG_STOCK, missing, err, sizeof err), GD_OK);
     CHECK_STR(c.jwt_secret_file, "");
     cfg_free(&c);
+}
+
+#define SECRET_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+
+/* JWT_SECRETS: several keys; the first is the primary; it wins over JWT_SECRET(_FILE). */
+TEST(jwt_secrets_list)
+{
+    struct gd_config c;
+    struct jwt_keyset ks;
+    char err[1024];
+    static const struct env_var env[] = {
+        {"JWT_SECRET", SECRET_32}, {"JWT_SECRETS", "k2:" SECRET_B ", k1:" SECRET_32}, {NULL, NULL}};
+    CHECK_INT(load(&c, CFG_ENTRY_API, env, err, sizeof err), GD_OK);
+    CHECK_STR(err, "");
+    CHECK_INT(cfg_jwt_keys(&c, &ks, err, sizeof err), GD_OK);
+    CHECK_INT(ks.n, 2);
+    CHECK_STR(ks.keys[0].kid, "k2");
+    CHECK(ks.keys[0].len == strlen(SECRET_B) && memcmp(ks.keys[0].secret, SECRET_B, 36) == 0);
+    CHECK_STR(ks.keys[1].kid, "k1");
+    jwt_keyset_clear(&ks);
+    struct jwt_verifier v;
+    CHECK_INT(cfg_jwt_verifier(&c, &v, err, sizeof err), GD_OK);
+    CHECK_INT(v.ks.n, 2);
+    CHECK_INT(v.leeway_s, 30);
+    jwt_keyset_clear(&v.ks);
+    cfg_free(&c);
+
+    /* Every mistake is reported at start-up, naming the setting and never the secret. */
+    static const struct env_var dup[] = {
+        {"JWT_SECRETS", "k1:" SECRET_32 ",k1:" SECRET_B}, {"BATCH_SIZE", "x"}, {NULL, NULL}};
+    CHECK_INT(load(&c, CFG_ENTRY_API, dup, err, sizeof err), GD_ECONFIG);
+    CHECK_STR(err, "JWT_SECRETS: entry 2: the kid is used twice\n");
+    cfg_free(&c);
+    static const struct env_var weak[] = {{"JWT_SECRETS", "k1:" SECRET_31}, {NULL, NULL}};
+    CHECK_INT(load(&c, CFG_EVENTCTL, weak, err, sizeof err), GD_ECONFIG);
+    CHECK_STR(err, "JWT_SECRETS: entry 1: the secret must be 32..512 bytes (refusing to verify "
+                   "tokens with a weak key)\n");
+    cfg_free(&c);
+    /* The consumers do not read it. */
+    CHECK_INT(load(&c, CFG_STOCK, weak, err, sizeof err), GD_OK);
+    CHECK_STR(c.jwt_secrets, "");
+    cfg_free(&c);
+    /* Without a list: the one unnamed key of JWT_SECRET. */
+    static const struct env_var single[] = {{"JWT_SECRET", SECRET_32}, {NULL, NULL}};
+    CHECK_INT(load(&c, CFG_ENTRY_API, single, err, sizeof err), GD_OK);
+    CHECK_INT(cfg_jwt_keys(&c, &ks, err, sizeof err), GD_OK);
+    CHECK_INT(ks.n, 1);
+    CHECK_STR(ks.keys[0].kid, "");
+    CHECK(ks.keys[0].len == 32 && memcmp(ks.keys[0].secret, SECRET_32, 32) == 0);
+    jwt_keyset_clear(&ks);
+    cfg_free(&c);
+}
+
+/* JWT_SECRETS_FILE is read at every cfg_jwt_keys call: what SIGHUP relies on. */
+TEST(jwt_secrets_file_read_again)
+{
+    char path[64], err[1024];
+    struct gd_config c;
+    struct jwt_keyset ks;
+    write_temp(path, sizeof path, "# giftdrop keys\nk1:" SECRET_32 "\n");
+    struct env_var env[] = {{"JWT_SECRETS", "x:" SECRET_B}, /* the file wins */
+                            {"JWT_SECRETS_FILE", path},
+                            {NULL, NULL}};
+    CHECK_INT(load(&c, CFG_ENTRY_API, env, err, sizeof err), GD_OK);
+    CHECK_STR(err, "");
+    CHECK_INT(cfg_jwt_keys(&c, &ks, err, sizeof err), GD_OK);
+    CHECK_INT(ks.n, 1);
+    CHECK_STR(ks.keys[0].kid, "k1");
+
+    /* The operator edits the file: the next read sees it. */
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL);
+    if (f) {
+        fputs("k2:" SECRET_B "\r\nk1:" SECRET_32 "\r\n", f);
+        fclose(f);
+    }
+    CHECK_INT(cfg_jwt_keys(&c, &ks, err, sizeof err), GD_OK);
+    CHECK_INT(ks.n, 2);
+    CHECK_STR(ks.keys[0].kid, "k2");
+    CHECK_STR(ks.keys[1].kid, "k1");
+    /* A broken edit is refused with the reason; the caller keeps its keys. */
+    f = fopen(path, "w");
+    if (f) {
+        fputs("k2:" SECRET_B "\nk1 " SECRET_32 "\n", f);
+        fclose(f);
+    }
+    CHECK_INT(cfg_jwt_keys(&c, &ks, err, sizeof err), GD_ECONFIG);
+    CHECK_STR(err, "JWT_SECRETS_FILE: entry 2: not kid:secret");
+    CHECK_INT(ks.n, 0);
+    /* A file holding a NUL byte is refused, not cut short. */
+    f = fopen(path, "w");
+    if (f) {
+        fwrite("k2:" SECRET_B "\0\n", 1, sizeof("k2:" SECRET_B) + 1, f);
+        fclose(f);
+    }
+    CHECK_INT(cfg_jwt_keys(&c, &ks, err, sizeof err), GD_ECONFIG);
+    CHECK(strncmp(err, "JWT_SECRETS_FILE: holds a NUL byte \"", 36) == 0);
+    unlink(path);
+    CHECK_INT(cfg_jwt_keys(&c, &ks, err, sizeof err), GD_ECONFIG);
+    char want[128];
+    snprintf(want, sizeof want, "JWT_SECRETS_FILE: cannot read \"%s\"", path);
+    CHECK_STR(err, want);
+    cfg_free(&c);
+
+    /* At start-up a missing file stops the program. */
+    CHECK_INT(load(&c, CFG_ENTRY_API, env, err, sizeof err), GD_ECONFIG);
+    snprintf(want, sizeof want, "JWT_SECRETS_FILE: cannot read \"%s\"\n", path);
+    CHECK_STR(err, want);
+    cfg_free(&c);
+
+    /* JWT_SECRET_FILE (one unnamed key) is read again as well. */
+    write_temp(path, sizeof path, SECRET_32 "\n");
+    struct env_var single[] = {{"JWT_SECRET_FILE", path}, {NULL, NULL}};
+    CHECK_INT(load(&c, CFG_ENTRY_API, single, err, sizeof err), GD_OK);
+    f = fopen(path, "w");
+    if (f) {
+        fputs(SECRET_B "\n", f);
+        fclose(f);
+    }
+    CHECK_INT(cfg_jwt_keys(&c, &ks, err, sizeof err), GD_OK);
+    CHECK_INT(ks.n, 1);
+    CHECK(ks.keys[0].len == strlen(SECRET_B) && memcmp(ks.keys[0].secret, SECRET_B, 36) == 0);
+    jwt_keyset_clear(&ks);
+    cfg_free(&c);
+    unlink(path);
 }
 
 /* Rows of other programs are not read (even when invalid) and keep their defaults. */
@@ -409,13 +544,15 @@ static const struct env_var secret_env[] = {
     {"DATABASE_URL", "postgresql://app:dbpw777@db.internal:5432/gd"},
     {"DATABASE_REPLICA_URL", "postgresql://ro:replicapw5@replica/gd"},
     {"JWT_SECRET", "jwt-s3cr3t-0123456789-abcdefghijklmnop"},
+    {"JWT_SECRETS", "k9:jwt-list-s3cr3t-0123456789-abcdefghijkl"},
     {"PROVIDER_SECRET", "prov-secret-xyz"},
     {"INSTANCE", "unit-1"},
     {NULL, NULL},
 };
 
-static const char *const secret_values[] = {"hunter2amqp", "redispw99",  "dbpw777",
-                                            "replicapw5",  "jwt-s3cr3t", "prov-secret-xyz"};
+static const char *const secret_values[] = {"hunter2amqp",    "redispw99",  "dbpw777",
+                                            "replicapw5",     "jwt-s3cr3t", "prov-secret-xyz",
+                                            "jwt-list-s3cr3t"};
 
 TEST(print_masks_secrets)
 {
@@ -433,9 +570,11 @@ TEST(print_masks_secrets)
     CHECK(strstr(out, "\nDATABASE_URL=postgresql://app:****@db.internal:5432/gd\n") != NULL);
     CHECK(strstr(out, "\nDATABASE_REPLICA_URL=****\n") != NULL);
     CHECK(strstr(out, "\nJWT_SECRET=****\n") != NULL);
+    CHECK(strstr(out, "\nJWT_SECRETS=****\n") != NULL);
     CHECK(strstr(out, "\nPROVIDER_SECRET=****\n") != NULL);
     /* Non-secrets as they are. */
     CHECK(strstr(out, "\nJWT_SECRET_FILE=\n") != NULL);
+    CHECK(strstr(out, "\nJWT_SECRETS_FILE=\n") != NULL);
     CHECK(strstr(out, "\nLISTEN_ADDR=127.0.0.1:8080\n") != NULL);
     CHECK(strstr(out, "\nBATCH_SIZE=250\n") != NULL);
     CHECK(strstr(out, "\nPROVIDER_URL=http://127.0.0.1:9090\n") != NULL);
@@ -549,6 +688,8 @@ int main(void)
     RUN(all_errors_at_once);
     RUN(jwt_secret_length_is_per_service);
     RUN(jwt_secret_file);
+    RUN(jwt_secrets_list);
+    RUN(jwt_secrets_file_read_again);
     RUN(other_services_rows_keep_defaults);
     RUN(free_releases_everything);
     RUN(print_masks_secrets);

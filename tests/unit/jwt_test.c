@@ -755,7 +755,7 @@ TEST(verifier_init_rules)
     memset(name, 'i', sizeof name);
 
     CHECK_INT(jwt_verifier_init(&v, key, 31, NULL, NULL, 30), GD_ECONFIG);
-    CHECK_INT(v.key_len, 0);
+    CHECK_INT(v.ks.n, 0);
     CHECK_INT(jwt_verifier_init(&v, key, 0, NULL, NULL, 30), GD_ECONFIG);
     CHECK_INT(jwt_verifier_init(&v, NULL, 32, NULL, NULL, 30), GD_ECONFIG);
     CHECK_INT(jwt_verifier_init(&v, key, JWT_MAX_KEY + 1, NULL, NULL, 30), GD_ECONFIG);
@@ -816,6 +816,255 @@ TEST(bearer_header)
     CHECK_INT(jwt_verify_bearer(&verifier, h, NOW, &c), GD_EAUTH_MALFORMED);
 }
 
+/* ---- key sets and rotation (kid) ---------------------------------------- */
+
+#define KEY2       "second-rotation-secret-0123456789"
+#define KEY3       "third-rotation-secret-abcdefghijk"
+#define CLAIMS_OK  "{\"sub\":\"m-1\",\"exp\":1700003600}"
+#define HDR_KID(k) "{\"alg\":\"HS256\",\"typ\":\"JWT\",\"kid\":\"" k "\"}"
+
+/* verify tok with v at NOW */
+static int verify_with(const struct jwt_verifier *v, const char *tok)
+{
+    return jwt_verify(v, tok, strlen(tok), NOW, NULL);
+}
+
+TEST(keyset_parse)
+{
+    struct jwt_keyset ks;
+    char why[200];
+    CHECK_INT(jwt_keyset_parse("k1:" KEY ", k2:" KEY2, &ks, why, sizeof why), GD_OK);
+    CHECK_INT(ks.n, 2);
+    CHECK_STR(ks.keys[0].kid, "k1");
+    CHECK_INT(ks.keys[0].len, KEY_LEN);
+    CHECK(memcmp(ks.keys[0].secret, KEY, KEY_LEN) == 0);
+    CHECK_STR(ks.keys[1].kid, "k2");
+    CHECK_INT(ks.keys[1].len, strlen(KEY2));
+    CHECK_STR(why, "");
+    /* A file's form: lines, comments, blanks, CRLF; the secret keeps its inner ':'. */
+    CHECK_INT(jwt_keyset_parse("# rotated 2026-12-01\r\n\n  new.1 : " KEY2 "\r\n"
+                               "old_0:" KEY ":tail\n",
+                               &ks, why, sizeof why),
+              GD_ECONFIG); /* "new.1 " is not a kid: blanks only around the entry */
+    CHECK_STR(why, "entry 1: the kid must be 1..64 characters of [A-Za-z0-9_.-]");
+    CHECK_INT(ks.n, 0);
+    CHECK_INT(jwt_keyset_parse("# rotated 2026-12-01\r\n\n  new.1:" KEY2 " \r\n"
+                               "old_0:" KEY ":tail\n",
+                               &ks, why, sizeof why),
+              GD_OK);
+    CHECK_INT(ks.n, 2);
+    CHECK_STR(ks.keys[0].kid, "new.1");
+    CHECK_INT(ks.keys[0].len, strlen(KEY2));
+    CHECK_STR(ks.keys[1].kid, "old_0");
+    CHECK_INT(ks.keys[1].len, KEY_LEN + 5);
+    CHECK(memcmp(ks.keys[1].secret, KEY ":tail", KEY_LEN + 5) == 0);
+    jwt_keyset_clear(&ks);
+    CHECK_INT(ks.n, 0);
+    CHECK_INT(ks.keys[1].secret[0], 0);
+}
+
+TEST(keyset_parse_refusals)
+{
+    static const struct {
+        const char *text, *why;
+    } bad[] = {
+        {"", "no key (expected kid:secret entries)"},
+        {" , \n# only a comment\n", "no key (expected kid:secret entries)"},
+        {KEY, "entry 1: not kid:secret"},
+        {"k1:" KEY ",k1:" KEY2, "entry 2: the kid is used twice"},
+        {"k1:0123456789abcdef0123456789abcde", /* 31 bytes */
+         "entry 1: the secret must be 32..512 bytes (refusing to verify tokens with a weak key)"},
+        {":" KEY, "entry 1: the kid must be 1..64 characters of [A-Za-z0-9_.-]"},
+        {"k/1:" KEY, "entry 1: the kid must be 1..64 characters of [A-Za-z0-9_.-]"},
+        {"k1:" KEY ",k2:short", "entry 2: the secret must be 32..512 bytes (refusing to verify "
+                                "tokens with a weak key)"},
+        {"a:" KEY ",b:" KEY ",c:" KEY ",d:" KEY ",e:" KEY ",f:" KEY ",g:" KEY ",h:" KEY ",i:" KEY,
+         "entry 9: more than 8 keys (JWT_MAX_KEYS)"},
+    };
+    struct jwt_keyset ks;
+    char why[200];
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CHECK_INT(jwt_keyset_parse(bad[i].text, &ks, why, sizeof why), GD_ECONFIG);
+        CHECK_STR(why, bad[i].why);
+        CHECK_INT(ks.n, 0);
+        /* The reason never quotes a secret. */
+        CHECK(strstr(why, "0123456789") == NULL && strstr(why, "giftdrop") == NULL);
+    }
+    char kid65[80], text[700];
+    memset(kid65, 'k', 65);
+    kid65[65] = '\0';
+    snprintf(text, sizeof text, "%s:%s", kid65, KEY);
+    CHECK_INT(jwt_keyset_parse(text, &ks, NULL, 0), GD_ECONFIG);
+    kid65[64] = '\0';
+    snprintf(text, sizeof text, "%s:%s", kid65, KEY);
+    CHECK_INT(jwt_keyset_parse(text, &ks, NULL, 0), GD_OK);
+    CHECK_INT(jwt_keyset_parse(NULL, &ks, why, sizeof why), GD_ECONFIG);
+    CHECK_INT(jwt_keyset_parse("k:" KEY, NULL, why, sizeof why), GD_EINVAL);
+}
+
+/* The primary verifies tokens without kid; a kid picks its key; an unknown kid is refused. */
+TEST(kid_selects_the_key)
+{
+    struct jwt_keyset ks;
+    struct jwt_verifier v;
+    char tok[1024];
+    CHECK_INT(jwt_keyset_parse("k1:" KEY ",k2:" KEY2, &ks, NULL, 0), GD_OK);
+    CHECK_INT(jwt_verifier_init_keys(&v, &ks, NULL, NULL, 30), GD_OK);
+    jwt_keyset_clear(&ks);
+
+    CHECK_INT(verify_with(&v, craft_mac(tok, sizeof tok, HS256_HDR, CLAIMS_OK, EVP_sha256(), KEY)),
+              GD_OK); /* no kid: the primary k1 */
+    CHECK_INT(verify_with(&v, craft_mac(tok, sizeof tok, HS256_HDR, CLAIMS_OK, EVP_sha256(), KEY2)),
+              GD_EAUTH_SIGNATURE); /* no kid is never tried against another key */
+    CHECK_INT(
+        verify_with(&v, craft_mac(tok, sizeof tok, HDR_KID("k2"), CLAIMS_OK, EVP_sha256(), KEY2)),
+        GD_OK);
+    CHECK_INT(
+        verify_with(&v, craft_mac(tok, sizeof tok, HDR_KID("k1"), CLAIMS_OK, EVP_sha256(), KEY)),
+        GD_OK);
+    /* A kid names one key: the other key's signature does not pass under it. */
+    CHECK_INT(
+        verify_with(&v, craft_mac(tok, sizeof tok, HDR_KID("k1"), CLAIMS_OK, EVP_sha256(), KEY2)),
+        GD_EAUTH_SIGNATURE);
+    CHECK_INT(
+        verify_with(&v, craft_mac(tok, sizeof tok, HDR_KID("k3"), CLAIMS_OK, EVP_sha256(), KEY3)),
+        GD_EAUTH_KEY);
+    CHECK_INT(
+        verify_with(&v, craft_mac(tok, sizeof tok, HDR_KID("K1"), CLAIMS_OK, EVP_sha256(), KEY)),
+        GD_EAUTH_KEY); /* kids are case-sensitive */
+    /* kid must be a string of at most 64 bytes: else the header is malformed. */
+    CHECK_INT(verify_with(&v, craft_mac(tok, sizeof tok, "{\"alg\":\"HS256\",\"kid\":1}", CLAIMS_OK,
+                                        EVP_sha256(), KEY)),
+              GD_EAUTH_MALFORMED);
+    CHECK_INT(verify_with(&v, craft_mac(tok, sizeof tok, "{\"alg\":\"HS256\",\"kid\":null}",
+                                        CLAIMS_OK, EVP_sha256(), KEY)),
+              GD_EAUTH_MALFORMED);
+    CHECK_INT(verify_with(&v, craft_mac(tok, sizeof tok,
+                                        HDR_KID("kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk"
+                                                "kkkkkkkkkkkkkkkkkkk"),
+                                        CLAIMS_OK, EVP_sha256(), KEY)),
+              GD_EAUTH_MALFORMED); /* 65 bytes */
+    /* alg is checked before the key: kid does not open a door to "none". */
+    CHECK_INT(
+        verify_with(&v, craft(tok, sizeof tok, "{\"alg\":\"none\",\"kid\":\"k1\"}", CLAIMS_OK)),
+        GD_EAUTH_ALG);
+    /* The claims are checked after the key, as before. */
+    CHECK_INT(
+        verify_with(&v, craft_mac(tok, sizeof tok, HDR_KID("k2"),
+                                  "{\"sub\":\"m-1\",\"exp\":1700000000}", EVP_sha256(), KEY2)),
+        GD_EAUTH_EXPIRED);
+    jwt_keyset_clear(&v.ks);
+}
+
+/* A single-secret configuration (one unnamed key) ignores kid, as before key ids. */
+TEST(unnamed_key_ignores_kid)
+{
+    char tok[1024];
+    CHECK_INT(verify(craft(tok, sizeof tok, HDR_KID("anything"), CLAIMS_OK)), GD_OK);
+    CHECK_INT(
+        verify(craft_mac(tok, sizeof tok, HDR_KID("anything"), CLAIMS_OK, EVP_sha256(), KEY2)),
+        GD_EAUTH_SIGNATURE);
+    /* One named key is a list: its kid counts. */
+    struct jwt_keyset ks;
+    struct jwt_verifier v;
+    CHECK_INT(jwt_keyset_parse("only:" KEY, &ks, NULL, 0), GD_OK);
+    CHECK_INT(jwt_verifier_init_keys(&v, &ks, NULL, NULL, 30), GD_OK);
+    CHECK_INT(verify_with(&v, craft(tok, sizeof tok, HDR_KID("anything"), CLAIMS_OK)),
+              GD_EAUTH_KEY);
+    CHECK_INT(verify_with(&v, craft(tok, sizeof tok, HDR_KID("only"), CLAIMS_OK)), GD_OK);
+    CHECK_INT(verify_with(&v, craft(tok, sizeof tok, HS256_HDR, CLAIMS_OK)), GD_OK);
+}
+
+/* The rotation an operator runs: add, switch the primary, remove. */
+TEST(rotation_sequence)
+{
+    struct jwt_keyset ks;
+    struct jwt_verifier v;
+    char old_kid[1024], new_kid[1024], old_plain[1024], new_plain[1024];
+    craft_mac(old_kid, sizeof old_kid, HDR_KID("k1"), CLAIMS_OK, EVP_sha256(), KEY);
+    craft_mac(new_kid, sizeof new_kid, HDR_KID("k2"), CLAIMS_OK, EVP_sha256(), KEY2);
+    craft_mac(old_plain, sizeof old_plain, HS256_HDR, CLAIMS_OK, EVP_sha256(), KEY);
+    craft_mac(new_plain, sizeof new_plain, HS256_HDR, CLAIMS_OK, EVP_sha256(), KEY2);
+
+    CHECK_INT(jwt_keyset_parse("k1:" KEY, &ks, NULL, 0), GD_OK);
+    CHECK_INT(jwt_verifier_init_keys(&v, &ks, "iss-x", "aud-y", 7), GD_OK);
+    CHECK_INT(verify_with(&v, old_kid), GD_EAUTH_CLAIMS); /* iss is checked: kept below */
+    CHECK_INT(jwt_verifier_init_keys(&v, &ks, NULL, NULL, 30), GD_OK);
+    CHECK_INT(verify_with(&v, old_kid), GD_OK);
+    CHECK_INT(verify_with(&v, new_kid), GD_EAUTH_KEY);
+
+    /* 1. add k2 behind the primary */
+    CHECK_INT(jwt_keyset_parse("k1:" KEY ",k2:" KEY2, &ks, NULL, 0), GD_OK);
+    CHECK_INT(jwt_verifier_set_keys(&v, &ks), GD_OK);
+    CHECK_INT(verify_with(&v, old_kid), GD_OK);
+    CHECK_INT(verify_with(&v, old_plain), GD_OK);
+    CHECK_INT(verify_with(&v, new_kid), GD_OK);
+    CHECK_INT(verify_with(&v, new_plain), GD_EAUTH_SIGNATURE);
+    /* 2. k2 becomes the primary */
+    CHECK_INT(jwt_keyset_parse("k2:" KEY2 ",k1:" KEY, &ks, NULL, 0), GD_OK);
+    CHECK_INT(jwt_verifier_set_keys(&v, &ks), GD_OK);
+    CHECK_INT(verify_with(&v, old_kid), GD_OK);
+    CHECK_INT(verify_with(&v, new_kid), GD_OK);
+    CHECK_INT(verify_with(&v, new_plain), GD_OK);
+    CHECK_INT(verify_with(&v, old_plain), GD_EAUTH_SIGNATURE);
+    /* 3. k1 removed: its tokens are refused */
+    CHECK_INT(jwt_keyset_parse("k2:" KEY2, &ks, NULL, 0), GD_OK);
+    CHECK_INT(jwt_verifier_set_keys(&v, &ks), GD_OK);
+    CHECK_INT(verify_with(&v, old_kid), GD_EAUTH_KEY);
+    CHECK_INT(verify_with(&v, new_kid), GD_OK);
+    CHECK_INT(verify_with(&v, new_plain), GD_OK);
+    CHECK_INT(verify_with(&v, old_plain), GD_EAUTH_SIGNATURE);
+    CHECK_INT(v.leeway_s, 30); /* settings other than the keys stay */
+
+    /* A refused set leaves the keys in force. */
+    struct jwt_keyset bad;
+    memset(&bad, 0, sizeof bad);
+    CHECK_INT(jwt_verifier_set_keys(&v, &bad), GD_ECONFIG); /* no key */
+    CHECK_INT(jwt_keyset_parse("a:" KEY ",b:" KEY2, &bad, NULL, 0), GD_OK);
+    snprintf(bad.keys[1].kid, sizeof bad.keys[1].kid, "a"); /* a kid twice */
+    CHECK_INT(jwt_verifier_set_keys(&v, &bad), GD_ECONFIG);
+    bad.keys[1].kid[0] = '\0'; /* unnamed beside a named key */
+    CHECK_INT(jwt_verifier_set_keys(&v, &bad), GD_ECONFIG);
+    snprintf(bad.keys[1].kid, sizeof bad.keys[1].kid, "b");
+    bad.keys[1].len = 31;
+    CHECK_INT(jwt_verifier_set_keys(&v, &bad), GD_ECONFIG);
+    CHECK_INT(jwt_verifier_set_keys(NULL, &bad), GD_EINVAL);
+    CHECK_INT(jwt_verifier_set_keys(&v, NULL), GD_EINVAL);
+    CHECK_INT(v.ks.n, 1);
+    CHECK_INT(verify_with(&v, new_kid), GD_OK);
+    CHECK_INT(verify_with(&v, old_kid), GD_EAUTH_KEY);
+    jwt_keyset_clear(&ks);
+    jwt_keyset_clear(&bad);
+}
+
+TEST(sign_with_kid)
+{
+    struct jwt_keyset ks;
+    struct jwt_verifier v;
+    char tok[1024], hdr[128];
+    int n = jwt_sign_hs256_kid(KEY2, strlen(KEY2), "k2", "m-9", NOW, NOW + 60, NULL, NULL, tok,
+                               sizeof tok);
+    CHECK(n > 0);
+    int h = b64url_decode(tok, (size_t)(strchr(tok, '.') - tok), (unsigned char *)hdr, sizeof hdr);
+    CHECK(h > 0);
+    hdr[h > 0 ? h : 0] = '\0';
+    CHECK_STR(hdr, HDR_KID("k2"));
+    CHECK_INT(jwt_keyset_parse("k1:" KEY ",k2:" KEY2, &ks, NULL, 0), GD_OK);
+    CHECK_INT(jwt_verifier_init_keys(&v, &ks, NULL, NULL, 30), GD_OK);
+    CHECK_INT(verify_with(&v, tok), GD_OK);
+    /* NULL or "" kid: the plain header, byte for byte jwt_sign_hs256's */
+    char plain[1024];
+    CHECK_INT(jwt_sign_hs256_kid(KEY, KEY_LEN, "", "m-123", 1700000000, 1700003600, NULL, NULL,
+                                 plain, sizeof plain),
+              (int)strlen(KAT1));
+    CHECK_STR(plain, KAT1);
+    CHECK_INT(
+        jwt_sign_hs256_kid(KEY, KEY_LEN, "bad kid", "m", NOW, NOW + 1, NULL, NULL, tok, sizeof tok),
+        GD_EINVAL);
+    jwt_keyset_clear(&ks);
+    jwt_keyset_clear(&v.ks);
+}
+
 int main(void)
 {
     init_verifier();
@@ -846,5 +1095,11 @@ int main(void)
     RUN(refused_verifier_accepts_nothing);
     RUN(claims_zeroed_on_failure);
     RUN(bearer_header);
+    RUN(keyset_parse);
+    RUN(keyset_parse_refusals);
+    RUN(kid_selects_the_key);
+    RUN(unnamed_key_ignores_kid);
+    RUN(rotation_sequence);
+    RUN(sign_with_kid);
     return TEST_DONE();
 }
