@@ -96,6 +96,10 @@ listen_ports() {
   return 0
 }
 
+# proc_alive PID: the process runs (a zombie does not: it only waits for
+# whoever adopted it to reap it, and kill -0 would still find it)
+proc_alive() { local st; read -r st 2>/dev/null <"/proc/$1/stat" && [[ ${st##*) } != Z* ]]; }
+
 # port_listener PORT: who listens on TCP PORT (any address); empty if nobody
 port_listener() { ss -Hltnp "sport = :$1" 2>/dev/null | awk '{print $4, $6}' | paste -sd' ' -; }
 

@@ -94,7 +94,7 @@ burst_bg "$EV2" "${P}k-" 3000 1000 3 sigkill
 sleep 1
 T0=$(date +%s%3N)
 kill -KILL "$SUP"
-gone() { for w in $W2; do kill -0 "$w" 2>/dev/null && return 1; done; return 0; }
+gone() { for w in $W2; do proc_alive "$w" && return 1; done; return 0; }
 poll_until 20 gone || true
 STOP_MS=$(($(date +%s%3N) - T0))
 wait $LG
