@@ -44,7 +44,7 @@ stop_all() {
 # at_exit CMD: CMD (evaluated, errors ignored) runs when the test ends, however
 # it ends: the last statement, a failed command under set -e, SIGINT, SIGTERM or
 # SIGHUP (ctest's timeout).  Commands run newest first, before the test's
-# services are stopped.  Use it instead of replacing the EXIT trap, so that
+# services are stopped, each abandoned after T_AT_EXIT_TIMEOUT_S (120) s.  Use it instead of replacing the EXIT trap, so that
 # stopping the services can never be skipped.
 T_AT_EXIT=()
 at_exit() { T_AT_EXIT+=("$1"); }
@@ -56,14 +56,15 @@ cleanup() {
     # A subshell each, with a deadline: a hung or failing clean-up step must
     # not keep the services below from being stopped.
     (eval "${T_AT_EXIT[i]}") >>"$T_DIR/at_exit.log" 2>&1 &
-    local step=$! tenths=0
-    while kill -0 "$step" 2>/dev/null && ((tenths < 1200)); do
+    local step=$! tenths=0 limit=${T_AT_EXIT_TIMEOUT_S:-120}
+    while kill -0 "$step" 2>/dev/null && ((tenths < limit * 10)); do
       sleep 0.1
       tenths=$((tenths + 1))
     done
     if kill -0 "$step" 2>/dev/null; then
+      pkill -KILL -P "$step" 2>/dev/null || true
       kill -KILL "$step" 2>/dev/null || true
-      log "clean-up step still running after 120 s, abandoned: ${T_AT_EXIT[i]}"
+      log "clean-up step still running after $limit s, abandoned: ${T_AT_EXIT[i]}"
     fi
     wait "$step" 2>/dev/null || log "clean-up step failed: ${T_AT_EXIT[i]} (see $T_DIR/at_exit.log)"
   done
